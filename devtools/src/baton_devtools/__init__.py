@@ -1,0 +1,1 @@
+"""Development doubles and tooling: emulators, supervisor, embedded infrastructure."""

@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API emulator: Graph send/media endpoints, customers, status webhooks."""

@@ -1,0 +1,87 @@
+"""`POST /{version}/{phone_number_id}/messages`: sends, reactions, templates, mark-as-read."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from baton_devtools.whatsapp.deps import StateDep, graph_preamble
+from baton_devtools.whatsapp.errors import GraphError
+from baton_devtools.whatsapp.payloads import new_wamid
+from baton_devtools.whatsapp.state import MessageRecord, WaState
+from baton_devtools.whatsapp.statuses import deliver_statuses
+from baton_devtools.whatsapp.validation import SendRequest, validate_send
+
+router = APIRouter(tags=["graph"])
+
+
+@router.post("/{version}/{phone_number_id}/messages")
+async def send_message(
+    version: str, phone_number_id: str, request: Request, state: StateDep
+) -> dict[str, Any]:
+    """Validate and accept a message like the Cloud API; statuses follow in the background."""
+    await graph_preamble(request, state, version, phone_number_id)
+    body = await _json_body(request)
+    send = validate_send(body, state.settings.wa_display_phone_number)
+    failure = await _apply_fault(state, send)
+    if send.kind == "read":
+        _record_read(state, send, phone_number_id, version, body)
+        return {"success": True}
+    record = MessageRecord(
+        id=new_wamid(),
+        to=send.to,
+        phone_number_id=phone_number_id,
+        type=send.type,
+        body=body,
+        api_version=version,
+        callback_data=send.callback_data,
+    )
+    state.messages.append(record)
+    state.spawn(deliver_statuses(state, record, failure))
+    message: dict[str, Any] = {"id": record.id}
+    if send.type == "template":
+        message["message_status"] = "accepted"
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": send.to_input, "wa_id": send.to}],
+        "messages": [message],
+    }
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise GraphError(100, "Request body is not valid JSON.") from exc
+
+
+async def _apply_fault(state: WaState, send: SendRequest) -> GraphError | None:
+    """Wait and fail as an injected fault says; return the error for a webhook-mode fault."""
+    fault = state.faults.take(send.to, send.type)
+    if fault is None:
+        return None
+    if fault.delay_ms:
+        await asyncio.sleep(fault.delay_ms / 1000)
+    if fault.code is None:
+        return None
+    if fault.mode == "sync" or send.kind == "read":
+        raise fault.error()
+    return fault.error()
+
+
+def _record_read(
+    state: WaState, send: SendRequest, phone_number_id: str, version: str, body: dict[str, Any]
+) -> None:
+    message_id = send.message_id or ""
+    state.reads.append(
+        MessageRecord(
+            id=message_id,
+            to=state.inbound_senders.get(message_id),
+            phone_number_id=phone_number_id,
+            type="typing_indicator" if "typing_indicator" in body else "read",
+            body=body,
+            api_version=version,
+        )
+    )

@@ -1,0 +1,30 @@
+"""Settings of the WhatsApp Cloud API emulator, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WaEmulatorSettings(BaseSettings):
+    """Environment of the WhatsApp emulator.
+
+    Attributes:
+        wa_emulator_port: port `main` listens on (`WA_EMULATOR_PORT`).
+        wa_app_secret: app secret that signs webhooks (`WA_APP_SECRET`).
+        wa_access_token: the only bearer token the Graph endpoints accept (`WA_ACCESS_TOKEN`).
+        wa_api_version: Graph version used in media URLs and status shapes (`WA_API_VERSION`).
+        ingress_webhook_url: where customer and status webhooks are posted.
+        wa_display_phone_number: `metadata.display_phone_number` of webhooks.
+        wa_business_account_id: `entry[].id` (WABA id) of webhooks.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    wa_emulator_port: int = Field(default=8090, ge=1, le=65535)
+    wa_app_secret: str = Field(default="dev-app-secret", min_length=1)
+    wa_access_token: str = Field(default="dev-access-token", min_length=1)
+    wa_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
+    ingress_webhook_url: str = "http://127.0.0.1:8080/webhook"
+    wa_display_phone_number: str = "15550000001"
+    wa_business_account_id: str = "100000000000000"

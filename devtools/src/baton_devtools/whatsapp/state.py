@@ -1,0 +1,98 @@
+"""Everything the WhatsApp emulator remembers: sent messages, reads, media, faults, config."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from baton_devtools.whatsapp.faults import FaultBook
+from baton_devtools.whatsapp.media import MediaStore
+from baton_devtools.whatsapp.settings import WaEmulatorSettings
+from baton_devtools.whatsapp.webhooks import WebhookClient
+
+StatusName = Literal["sent", "delivered", "read"]
+
+
+class EmulatorConfig(BaseModel):
+    """Behaviour switches (`POST /_emulator/config` updates the fields it names).
+
+    Attributes:
+        statuses: status webhooks delivered after each successful send, in order.
+        status_delay_ms: wait before each status webhook.
+        latency_ms: latency added to every Graph API call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[StatusName] = Field(default_factory=lambda: ["sent", "delivered", "read"])
+    status_delay_ms: int = Field(default=100, ge=0)
+    latency_ms: int = Field(default=0, ge=0)
+
+
+@dataclass
+class MessageRecord:
+    """One accepted send (or mark-as-read), with the statuses delivered for it."""
+
+    id: str
+    to: str | None
+    phone_number_id: str
+    type: str
+    body: dict[str, Any]
+    api_version: str
+    callback_data: str | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON shape `GET /_emulator/messages` returns."""
+        return {
+            "id": self.id,
+            "to": self.to,
+            "phone_number_id": self.phone_number_id,
+            "type": self.type,
+            "body": self.body,
+            "api_version": self.api_version,
+            "received_at": self.received_at.isoformat(),
+            "statuses": list(self.statuses),
+        }
+
+
+class WaState:
+    """The emulator's memory; one per app."""
+
+    def __init__(self, settings: WaEmulatorSettings) -> None:
+        self.settings = settings
+        self.messages: list[MessageRecord] = []
+        self.reads: list[MessageRecord] = []
+        self.media = MediaStore()
+        self.faults = FaultBook()
+        self.config = EmulatorConfig()
+        self.inbound_senders: dict[str, str] = {}
+        self.webhook = WebhookClient(settings.ingress_webhook_url, settings.wa_app_secret)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background, keeping a reference until it finishes."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def clear_records(self) -> None:
+        """Forget recorded messages and reads."""
+        self.messages.clear()
+        self.reads.clear()
+
+    async def aclose(self) -> None:
+        """Cancel background deliveries and close the webhook client."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.webhook.aclose()

@@ -1,0 +1,1 @@
+"""The agent schema: models, queries and migrations."""

@@ -1,0 +1,1 @@
+"""The buffer schema: models, queries and migrations."""

@@ -1,0 +1,5 @@
+"""Alembic environment: runs in the buffer schema (see baton_shared.db.migrate)."""
+
+from baton_shared.db.migrate import run_env
+
+run_env()

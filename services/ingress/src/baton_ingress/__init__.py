@@ -1,0 +1,1 @@
+"""Baton ingress service."""

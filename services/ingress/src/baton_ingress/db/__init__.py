@@ -1,0 +1,1 @@
+"""The ingress schema: models, queries and migrations."""

@@ -1,0 +1,1 @@
+"""Baton operator-api service."""

@@ -1,0 +1,1 @@
+"""The operator schema: models, queries and migrations."""

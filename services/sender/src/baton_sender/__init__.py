@@ -1,0 +1,1 @@
+"""Baton sender service."""

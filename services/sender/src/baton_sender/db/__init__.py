@@ -1,0 +1,1 @@
+"""The sender schema: models, queries and migrations."""

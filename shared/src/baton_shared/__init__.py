@@ -1,0 +1,1 @@
+"""Baton shared library: events, streams, database helpers, settings."""

@@ -1,0 +1,62 @@
+"""Async engine and sessions bound to one service's schema."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def async_url(url: str) -> str:
+    """The URL with the asyncpg driver, whatever driver it named."""
+    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def sync_url(url: str) -> str:
+    """The URL with the psycopg (3) driver, for migrations and the LangGraph checkpointer."""
+    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+class Database:
+    """One service's view of PostgreSQL: its schema first on the search path.
+
+    The outbox relay waits on `changed`, which `session()` sets after each commit, so events
+    leave as soon as the transaction that produced them commits.
+    """
+
+    def __init__(self, url: str, schema: str, *, pool_size: int = 10) -> None:
+        self.schema = schema
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"search_path": f"{schema},public"}},
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.changed = asyncio.Event()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+        self.changed.set()
+
+    async def ping(self) -> None:
+        """Raise if PostgreSQL cannot answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

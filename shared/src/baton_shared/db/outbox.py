@@ -1,0 +1,104 @@
+"""Outbox: events are written in the same transaction as the state they describe, then
+published by a relay. A crash between commit and publish delays the event, never loses it;
+a crash after publish but before the row is deleted re-publishes it, and the bus drops the
+repeat by event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_shared.db.engine import Database
+from baton_shared.db.tables import outbox
+from baton_shared.events import Event
+from baton_shared.observability import metrics
+from baton_shared.streams.bus import Bus, stream_fields
+
+log = logging.getLogger(__name__)
+
+
+async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
+    """Stage events for publication when (and only if) the session's transaction commits."""
+    if not events:
+        return
+    await session.execute(
+        outbox.insert(),
+        [
+            {
+                "event_id": event.event_id,
+                "stream": event.stream,
+                "event_type": event.event_type,
+                "schema_version": event.schema_version,
+                "conversation_id": event.conversation_id,
+                "body": event.model_dump_json(),
+            }
+            for event in events
+        ],
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in commit order; one relay per schema publishes at a time."""
+
+    def __init__(self, db: Database, bus: Bus, *, batch: int = 200, poll_seconds: float = 0.5):
+        self.db = db
+        self.bus = bus
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.running = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; wake on local commits, poll for other writers."""
+        self.running = True
+        try:
+            while not stop.is_set():
+                self.db.changed.clear()
+                try:
+                    if await self.publish_batch() >= self.batch:
+                        continue
+                except Exception:  # PostgreSQL or Redis away: retry after the poll interval
+                    log.exception("outbox relay for %s failed; retrying", self.db.schema)
+                waiters = {
+                    asyncio.ensure_future(self.db.changed.wait()),
+                    asyncio.ensure_future(stop.wait()),
+                }
+                _, pending = await asyncio.wait(
+                    waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in pending:
+                    task.cancel()
+        finally:
+            self.running = False
+
+    async def publish_batch(self) -> int:
+        """Publish up to `batch` rows in id order and delete them; returns how many."""
+        # A plain session: the relay's own commits must not wake the relay.
+        async with self.db.sessions() as session, session.begin():
+            # Serialise relays of this schema (several replicas) so publication keeps order.
+            locked = await session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))")
+            )
+            if not locked:
+                return 0
+            rows = (
+                await session.execute(select(outbox).order_by(outbox.c.id).limit(self.batch))
+            ).all()
+            for row in rows:
+                fields = stream_fields(
+                    str(row.event_id),
+                    row.event_type,
+                    row.schema_version,
+                    row.conversation_id,
+                    row.body,
+                )
+                await self.bus.publish_fields(row.stream, str(row.event_id), fields)
+            if rows:
+                # By id, not by range: a slower transaction may commit a lower id later.
+                await session.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+                metrics.OUTBOX_PUBLISHED.labels(self.db.schema).inc(len(rows))
+            backlog = await session.scalar(select(func.count()).select_from(outbox))
+            metrics.OUTBOX_BACKLOG.labels(self.db.schema).set(backlog or 0)
+            return len(rows)

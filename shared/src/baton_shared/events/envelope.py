@@ -1,0 +1,101 @@
+"""The event envelope every stream entry carries, and helpers to create caused events."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def or_unknown(enum_cls: type[StrEnum]) -> BeforeValidator:
+    """A validator mapping enum values this version does not know to `unknown`.
+
+    Use as `Annotated[MyEnum, or_unknown(MyEnum)]`; the enum must have an `unknown` member.
+    """
+    known = {member.value for member in enum_cls}
+
+    def _coerce(value: object) -> object:
+        return value if value in known or isinstance(value, enum_cls) else "unknown"
+
+    return BeforeValidator(_coerce)
+
+
+def new_traceparent(trace_id: str | None = None) -> str:
+    """A W3C traceparent with a fresh span id, continuing `trace_id` when given."""
+    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def trace_id_of(traceparent: str) -> str | None:
+    """The trace id inside a W3C traceparent, or None when it is malformed."""
+    parts = traceparent.split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class Payload(BaseModel):
+    """Base of every event payload: frozen, tolerant of fields added by newer producers."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Event(BaseModel):
+    """The envelope: identity, causality and tracing around a typed payload.
+
+    Attributes:
+        event_id: unique id of this event; consumers de-duplicate on it.
+        event_type: dotted past-tense fact, e.g. `inbound.message_received`.
+        schema_version: version of this event type's payload schema.
+        occurred_at: when the fact happened (UTC).
+        producer: the service that published it.
+        conversation_id: the conversation (business number + customer) it concerns, if any.
+        correlation_id: id shared by every event that descends from one outside trigger.
+        causation_id: event_id of the event that caused this one, if any.
+        traceparent: W3C trace context, continued across streams.
+        payload: the typed body of the fact.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stream: ClassVar[str]
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_type: str
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=utcnow)
+    producer: str
+    conversation_id: str | None = None
+    correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    causation_id: uuid.UUID | None = None
+    traceparent: str = Field(default_factory=new_traceparent)
+    payload: Payload
+
+    @classmethod
+    def create(
+        cls,
+        payload: Any,
+        *,
+        producer: str,
+        cause: Event | None = None,
+        conversation_id: str | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Self:
+        """Build an event; with `cause`, inherit its correlation, conversation and trace."""
+        fields: dict[str, Any] = {"payload": payload, "producer": producer}
+        if event_id is not None:
+            fields["event_id"] = event_id
+        if cause is not None:
+            fields["correlation_id"] = cause.correlation_id
+            fields["causation_id"] = cause.event_id
+            fields["conversation_id"] = cause.conversation_id
+            fields["traceparent"] = new_traceparent(trace_id_of(cause.traceparent))
+        if conversation_id is not None:
+            fields["conversation_id"] = conversation_id
+        return cls(**fields)

@@ -1,0 +1,92 @@
+"""Base settings every service extends: environment, PostgreSQL, Redis, stream delivery options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Values that only make sense on a developer's laptop. Outside development they are refused at
+# start, so a deployment cannot run with a secret that is printed in our own docs.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "dev", "development", "emulator"}
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """True when a secret is empty, a known placeholder, or starts with `dev-`."""
+    return value.strip().lower() in PLACEHOLDER_SECRETS or value.startswith("dev-")
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings shared by every service, read from the environment and an optional `.env`.
+
+    Attributes:
+        baton_env: `development` and `test` accept placeholder secrets; `production` refuses them.
+        database_url: SQLAlchemy URL of the application database (`postgresql+asyncpg://...`).
+        redis_url: Redis URL (`redis://host:port/db` or `unix:///path`).
+        redis_prefix: prefix for every Redis key and stream; empty in production.
+        host: interface the HTTP server binds to.
+        stream_maxlen: approximate MAXLEN applied on every publish.
+        consumer_batch: entries read per XREADGROUP call.
+        consumer_block_ms: how long a read blocks waiting for new entries.
+        reclaim_idle_ms: pending entries idle this long are reclaimed from a (dead) consumer.
+        max_deliveries: an entry that failed this many times moves to `<stream>.dlq`.
+        log_level: Python logging level name.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    baton_env: Environment = "production"
+    database_url: str = Field(min_length=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = ""
+    host: str = "127.0.0.1"
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+    consumer_batch: int = Field(default=64, ge=1, le=10_000)
+    consumer_block_ms: int = Field(default=1000, ge=1, le=60_000)
+    reclaim_idle_ms: int = Field(default=30_000, ge=10)
+    max_deliveries: int = Field(default=5, ge=1, le=100)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
+            raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+asyncpg://...)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def is_development(self) -> bool:
+        """True for `development` and `test`, where placeholder secrets are allowed."""
+        return self.baton_env in ("development", "test")
+
+    def secret_fields(self) -> tuple[str, ...]:
+        """Names of fields that hold secrets; services override to list theirs."""
+        return ()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> BaseServiceSettings:
+        if self.is_development:
+            return self
+        bad = [
+            name.upper()
+            for name in self.secret_fields()
+            if is_placeholder(str(getattr(self, name)))
+        ]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} must be set to a real secret when BATON_ENV={self.baton_env} "
+                "(placeholders are accepted only with BATON_ENV=development)"
+            )
+        return self

@@ -1,0 +1,1 @@
+"""Redis Streams: names (`names`), publishing (`bus`), consuming with reclaim and DLQ (`consumer`)."""

@@ -1,0 +1,106 @@
+"""Publishing events to streams, exactly once per event id, with approximate trimming."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from baton_shared.events import Event
+from baton_shared.streams import names
+
+# Append an entry unless an entry with the same event id was appended within the marker's
+# lifetime. Atomic, so an outbox row re-published after a crash is appended once.
+_PUBLISH_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+end
+return false
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry as read from Redis, before parsing.
+
+    Attributes:
+        entry_id: the Redis stream entry id.
+        fields: the entry's fields (decoded as UTF-8).
+    """
+
+    entry_id: str
+    fields: dict[str, str]
+
+
+def stream_fields(
+    event_id: str, event_type: str, schema_version: int, conversation_id: str | None, body: str
+) -> dict[str, str]:
+    """The flat stream fields of an event: routing facts plus the full JSON envelope."""
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": str(schema_version),
+        "conversation_id": conversation_id or "",
+        "body": body,
+    }
+
+
+def entry_fields(event: Event) -> dict[str, str]:
+    """The stream fields of a typed event."""
+    return stream_fields(
+        str(event.event_id),
+        event.event_type,
+        event.schema_version,
+        event.conversation_id,
+        event.model_dump_json(),
+    )
+
+
+class Bus:
+    """A Redis connection plus the key prefix of this deployment (or test run)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "",
+        maxlen: int = 100_000,
+        dedupe_seconds: int = 7 * 24 * 3600,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.maxlen = maxlen
+        self.dedupe_seconds = dedupe_seconds
+        self._publish_once = redis.register_script(_PUBLISH_ONCE)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "", maxlen: int = 100_000) -> Bus:
+        """A bus on a new connection pool for `url`."""
+        return cls(Redis.from_url(url, decode_responses=True), prefix=prefix, maxlen=maxlen)
+
+    def key(self, name: str) -> str:
+        """The Redis key of a stream or key name under this bus's prefix."""
+        return f"{self.prefix}{name}"
+
+    async def publish(self, event: Event, *, stream: str | None = None) -> str | None:
+        """Append `event` to its stream; returns the entry id, or None if already appended."""
+        return await self.publish_fields(
+            stream or event.stream, str(event.event_id), entry_fields(event)
+        )
+
+    async def publish_fields(
+        self, stream: str, event_id: str, fields: dict[str, str]
+    ) -> str | None:
+        """Append prepared fields once per event id (see `publish`)."""
+        flat: list[str] = []
+        for key, value in fields.items():
+            flat += [key, value]
+        result = await self._publish_once(
+            keys=[self.key(stream), self.key(names.published_marker(event_id))],
+            args=[self.maxlen, self.dedupe_seconds, *flat],
+        )
+        return str(result) if result else None
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.redis.aclose()

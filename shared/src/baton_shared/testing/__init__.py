@@ -1,0 +1,40 @@
+"""Helpers every test suite uses: waiting on conditions, private Redis prefixes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+T = TypeVar("T")
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll `probe` until it returns a truthy value and return it; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {what or probe!r} (last: {last!r})")
+
+
+def new_prefix() -> str:
+    """A Redis key prefix private to one test or run."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+async def delete_prefix(redis: Redis, prefix: str) -> int:
+    """Delete every key under `prefix`; returns how many."""
+    deleted = 0
+    async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
+        deleted += await redis.delete(key)
+    return deleted

@@ -1,0 +1,196 @@
+"""The consumer layer against real Redis and PostgreSQL, one test per failure mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from baton_shared.db import Database, claim_inbox
+from baton_shared.events import (
+    Event,
+    MessageReceived,
+    PlatformError,
+    PlatformErrorReceived,
+    PlatformErrors,
+)
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus, entry_fields
+from baton_shared.streams.consumer import Consumer, Delivery, Handler
+from baton_shared.testing import wait_until
+
+pytestmark = pytest.mark.integration
+
+STREAM = names.WA_STATUSES
+
+
+def make_event(n: int) -> PlatformErrorReceived:
+    return PlatformErrorReceived.create(
+        PlatformErrors(phone_number_id=str(n), errors=[PlatformError(code=n)]), producer="test"
+    )
+
+
+def consumer(bus: Bus, handler: Handler, name: str = "c1", **options: int) -> Consumer:
+    defaults = {"block_ms": 50, "reclaim_idle_ms": 200, "max_deliveries": 3}
+    return Consumer(
+        bus, stream=STREAM, group="g", name=name, handler=handler, **(defaults | options)
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(*consumers: Consumer) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+async def pending(bus: Bus) -> int:
+    info = await bus.redis.xpending(bus.key(STREAM), "g")
+    return int(info["pending"])
+
+
+async def test_killed_consumer_entry_is_finished_by_another(bus: Bus) -> None:
+    started = asyncio.Event()
+    seen: list[tuple[str, str, int]] = []
+
+    async def hangs(event: Event, delivery: Delivery) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never returns: the process "dies" here
+
+    async def works(event: Event, delivery: Delivery) -> None:
+        seen.append((str(event.event_id), delivery.entry_id, delivery.count))
+
+    doomed = consumer(bus, hangs, name="doomed")
+    await doomed.ensure_group()
+    event = make_event(1)
+    await bus.publish(event)
+    task = asyncio.create_task(doomed.run(asyncio.Event()))
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()  # killed mid-entry: read, never acknowledged
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert await pending(bus) == 1
+
+    async with running(consumer(bus, works, name="survivor")):
+        await wait_until(lambda: _true(bool(seen)), what="survivor handles the entry")
+        await wait_until(lambda: _eq(pending(bus), 0), what="entry acknowledged")
+    assert [s[0] for s in seen] == [str(event.event_id)]
+    assert seen[0][2] == 2  # the second delivery of that entry
+
+
+async def test_poison_entry_goes_to_dlq_and_stream_keeps_flowing(bus: Bus) -> None:
+    handled: list[int] = []
+
+    async def fails_on_two(event: Event, delivery: Delivery) -> None:
+        assert isinstance(event, PlatformErrorReceived)
+        code = event.payload.errors[0].code
+        if code == 2:
+            raise RuntimeError("cannot handle code 2")
+        handled.append(code)
+
+    c = consumer(bus, fails_on_two)
+    await c.ensure_group()
+    for n in (1, 2, 3):
+        await bus.publish(make_event(n))
+    await bus.redis.xadd(bus.key(STREAM), {"event_type": "inbound.platform_error_received"})
+    await bus.publish(make_event(4))
+
+    async with running(c):
+        await wait_until(lambda: _true(sorted(handled) == [1, 3, 4]), what="good entries handled")
+        dlq = bus.key(names.dlq(STREAM))
+        await wait_until(lambda: _eq(bus.redis.xlen(dlq), 2), timeout=15, what="two DLQ entries")
+    entries = [fields for _, fields in await bus.redis.xrange(dlq)]
+    errors = sorted(e["dlq_error"] for e in entries)
+    assert "unparseable entry" in errors[1]  # garbage: straight to the DLQ, not retried
+    assert errors[0] == "RuntimeError: cannot handle code 2"
+    failed = next(e for e in entries if e["dlq_error"].startswith("RuntimeError"))
+    assert failed["dlq_deliveries"] == "3"
+    assert failed["event_type"] == "inbound.platform_error_received"
+    assert await pending(bus) == 0
+    assert sorted(handled) == [1, 3, 4]
+
+
+async def test_redelivered_event_is_processed_once(bus: Bus, db: Database) -> None:
+    async def counts(event: Event, delivery: Delivery) -> None:
+        async with db.session() as session:
+            if not await claim_inbox(session, "g", event.event_id):
+                return
+            await session.execute(
+                text("INSERT INTO state VALUES (:id, 1)"), {"id": event.event_id}
+            )
+
+    c = consumer(bus, counts)
+    await c.ensure_group()
+    event = make_event(7)
+    # The same event appended twice bypasses the bus's own de-duplication: a redelivery.
+    for _ in range(2):
+        await bus.redis.xadd(bus.key(STREAM), entry_fields(event))
+    async with running(c):
+        await wait_until(lambda: all_acked(bus), what="both entries read and acknowledged")
+    async with db.session() as session:
+        assert await session.scalar(text("SELECT count(*) FROM state")) == 1
+
+
+async def test_unknown_event_type_is_acknowledged_and_skipped(bus: Bus) -> None:
+    seen: list[Event] = []
+
+    async def record(event: Event, delivery: Delivery) -> None:
+        seen.append(event)
+
+    c = consumer(bus, record)
+    await c.ensure_group()
+    await bus.redis.xadd(
+        bus.key(STREAM), {"event_type": "future.thing_happened", "schema_version": "1", "body": "{}"}
+    )
+    await bus.publish(make_event(5))
+    async with running(c):
+        await wait_until(lambda: _true(len(seen) == 1), what="known event handled")
+        await wait_until(lambda: _eq(pending(bus), 0), what="unknown event acknowledged")
+    assert await bus.redis.xlen(bus.key(names.dlq(STREAM))) == 0
+
+
+async def test_publish_trims_the_stream_approximately(bus: Bus) -> None:
+    small = Bus(bus.redis, prefix=bus.prefix, maxlen=100)
+    for n in range(1000):
+        await small.publish(make_event(n))
+    assert await bus.redis.xlen(bus.key(STREAM)) < 1000
+
+
+async def test_an_event_published_twice_is_appended_once(bus: Bus) -> None:
+    event = MessageReceived.create(
+        {
+            "message_id": "wamid.X",
+            "phone_number_id": "1",
+            "wa_id": "2",
+            "timestamp": datetime.now(UTC),
+            "type": "text",
+        },
+        producer="test",
+    )
+    first = await bus.publish(event)
+    second = await bus.publish(event)
+    assert first is not None and second is None
+    assert await bus.redis.xlen(bus.key(names.WA_INBOUND)) == 1
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _eq(awaitable: Awaitable[object], expected: object) -> bool:
+    return await awaitable == expected
+
+
+async def all_acked(bus: Bus) -> bool:
+    """Every entry of the stream was read by the group and acknowledged."""
+    groups = await bus.redis.xinfo_groups(bus.key(STREAM))
+    return all(g["pending"] == 0 and g.get("lag") == 0 for g in groups)
+

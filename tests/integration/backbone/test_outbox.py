@@ -1,0 +1,89 @@
+"""The outbox: a state change and its event never diverge, even across a crash."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select, text
+
+from baton_shared.db import Database, OutboxRelay, add_to_outbox
+from baton_shared.db.tables import outbox
+from baton_shared.events import PlatformError, PlatformErrorReceived, PlatformErrors
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+pytestmark = pytest.mark.integration
+
+STREAM = names.WA_STATUSES
+
+
+def make_event(n: int) -> PlatformErrorReceived:
+    return PlatformErrorReceived.create(
+        PlatformErrors(phone_number_id=str(n), errors=[PlatformError(code=n)]), producer="test"
+    )
+
+
+async def change_state(db: Database, event: PlatformErrorReceived) -> None:
+    async with db.session() as session:
+        await session.execute(text("INSERT INTO state VALUES (:id, 1)"), {"id": event.event_id})
+        await add_to_outbox(session, event)
+
+
+async def stream_ids(bus: Bus) -> list[str]:
+    return [fields["event_id"] for _, fields in await bus.redis.xrange(bus.key(STREAM))]
+
+
+async def test_crash_between_commit_and_publish_still_publishes_once(
+    db: Database, bus: Bus
+) -> None:
+    events = [make_event(n) for n in range(3)]
+    for event in events:
+        await change_state(db, event)  # committed; the process "dies" before any publish
+    assert await stream_ids(bus) == []
+
+    await OutboxRelay(db, bus).publish_batch()  # a restarted relay
+    assert await stream_ids(bus) == [str(e.event_id) for e in events]  # in commit order
+    async with db.session() as session:
+        assert (await session.execute(select(outbox))).all() == []
+
+
+async def test_crash_after_publish_before_delete_publishes_once(db: Database, bus: Bus) -> None:
+    event = make_event(1)
+    await change_state(db, event)
+    await bus.publish(event)  # the relay appended it, then "died" before deleting the row
+    await OutboxRelay(db, bus).publish_batch()
+    assert await stream_ids(bus) == [str(event.event_id)]
+
+
+async def test_rolled_back_change_publishes_nothing(db: Database, bus: Bus) -> None:
+    event = make_event(1)
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            await add_to_outbox(session, event)
+            raise RuntimeError("handler failed after staging its event")
+    assert await OutboxRelay(db, bus).publish_batch() == 0
+    assert await stream_ids(bus) == []
+
+
+async def test_running_relay_publishes_promptly_after_commit(db: Database, bus: Bus) -> None:
+    relay = OutboxRelay(db, bus, poll_seconds=30)  # only the commit signal can wake it in time
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await wait_until(lambda: _is(relay.running))
+        event = make_event(9)
+        await change_state(db, event)
+        await wait_until(lambda: _has(bus, str(event.event_id)), timeout=5, what="event published")
+    finally:
+        stop.set()
+        await task
+
+
+async def _is(value: bool) -> bool:
+    return value
+
+
+async def _has(bus: Bus, event_id: str) -> bool:
+    return event_id in await stream_ids(bus)

@@ -1,0 +1,119 @@
+"""Every event in the catalogue survives a JSON round trip and tolerates the unknown."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from baton_shared import events as ev
+from baton_shared.events import catalogue
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MESSAGE = ev.InboundMessage(
+    message_id="wamid.A",
+    phone_number_id="1001",
+    wa_id="5511999",
+    timestamp=NOW,
+    type=ev.MessageType.TEXT,
+    text="olá 👋",
+    raw={"type": "text", "text": {"body": "olá 👋"}},
+)
+CONTROL = ev.ControlChange(phone_number_id="1001", wa_id="5511999", mode=ev.Mode.OPERATOR, epoch=3)
+OUTCOME = ev.OutboundOutcome(command_id="c1", phone_number_id="1001", to="5511999")
+
+SAMPLES: dict[type[ev.Event], ev.Payload] = {
+    ev.WebhookReceived: ev.WebhookBody(body="{}", signature="sha256=00", received_at=NOW),
+    ev.MessageReceived: MESSAGE,
+    ev.StatusReceived: ev.StatusUpdate(
+        message_id="wamid.B", phone_number_id="1001", status="read", timestamp=NOW
+    ),
+    ev.PlatformErrorReceived: ev.PlatformErrors(
+        phone_number_id="1001", errors=[ev.PlatformError(code=131000, title="Something went wrong")]
+    ),
+    ev.TurnReady: ev.Turn(
+        turn_id=uuid.uuid4(),
+        phone_number_id="1001",
+        wa_id="5511999",
+        sequence=1,
+        messages=[MESSAGE],
+        closed_by=ev.TurnCloseReason.QUIET,
+    ),
+    ev.TurnCompleted: ev.TurnResult(
+        turn_id=uuid.uuid4(), phone_number_id="1001", wa_id="5511999", outcome="answered"
+    ),
+    ev.ConversationTakenOver: CONTROL,
+    ev.ConversationHandedBack: CONTROL,
+    ev.InterventionRequested: CONTROL,
+    ev.ConversationResolved: CONTROL,
+    ev.MessageRequested: ev.OutboundCommand(
+        command_id="c1",
+        phone_number_id="1001",
+        to="5511999",
+        author=ev.Author.AI,
+        kind=ev.OutboundKind.TEXT,
+        text="hi",
+        control_epoch=2,
+    ),
+    ev.MessageSent: OUTCOME,
+    ev.MessageFailed: OUTCOME,
+    ev.MessageSuppressed: OUTCOME,
+    ev.DeliveryStatusChanged: OUTCOME,
+}
+
+
+def test_every_catalogue_event_has_a_sample() -> None:
+    assert set(SAMPLES) == set(catalogue.CATALOGUE)
+
+
+@pytest.mark.parametrize("cls", catalogue.CATALOGUE, ids=lambda c: c.__name__)
+def test_json_round_trip(cls: type[ev.Event]) -> None:
+    event = cls.create(SAMPLES[cls], producer="test", conversation_id="conv-1")
+    body = event.model_dump_json()
+    parsed = ev.parse_event(event.event_type, event.schema_version, body)
+    assert parsed == event
+    assert type(parsed) is cls
+
+
+def test_event_types_are_unique_dotted_facts() -> None:
+    keys = list(catalogue.BY_TYPE)
+    assert len(keys) == len(catalogue.CATALOGUE)
+    for event_type, version in keys:
+        assert "." in event_type and version >= 1
+
+
+def test_unknown_fields_are_ignored_and_unknown_enums_become_unknown() -> None:
+    event = ev.MessageReceived.create(MESSAGE, producer="test")
+    data = json.loads(event.model_dump_json())
+    data["added_by_a_newer_producer"] = True
+    data["payload"]["type"] = "hologram"
+    data["payload"]["new_field"] = {"x": 1}
+    parsed = ev.parse_event("inbound.message_received", 1, json.dumps(data))
+    assert isinstance(parsed, ev.MessageReceived)
+    assert parsed.payload.type is ev.MessageType.UNKNOWN
+
+
+def test_unknown_event_type_is_reported() -> None:
+    with pytest.raises(ev.UnknownEventError):
+        ev.parse_event("inbound.telepathy_received", 1, "{}")
+
+
+def test_caused_event_continues_correlation_and_trace() -> None:
+    cause = ev.MessageReceived.create(MESSAGE, producer="ingress", conversation_id="conv-9")
+    child = ev.TurnCompleted.create(
+        SAMPLES[ev.TurnCompleted], producer="agent", cause=cause
+    )
+    assert child.correlation_id == cause.correlation_id
+    assert child.causation_id == cause.event_id
+    assert child.conversation_id == "conv-9"
+    assert ev.trace_id_of(child.traceparent) == ev.trace_id_of(cause.traceparent)
+    assert child.traceparent != cause.traceparent
+
+
+def test_ids_are_stable() -> None:
+    assert ev.conversation_id_for("1001", "55") == ev.conversation_id_for("1001", "55")
+    assert ev.conversation_id_for("1001", "55") != ev.conversation_id_for("1002", "55")
+    assert ev.command_id_for("turn-1", 0) == ev.command_id_for("turn-1", 0)
+    assert ev.command_id_for("turn-1", 0) != ev.command_id_for("turn-1", 1)
