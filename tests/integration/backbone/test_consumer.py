@@ -123,9 +123,7 @@ async def test_redelivered_event_is_processed_once(bus: Bus, db: Database) -> No
         async with db.session() as session:
             if not await claim_inbox(session, "g", event.event_id):
                 return
-            await session.execute(
-                text("INSERT INTO state VALUES (:id, 1)"), {"id": event.event_id}
-            )
+            await session.execute(text("INSERT INTO state VALUES (:id, 1)"), {"id": event.event_id})
 
     c = consumer(bus, counts)
     await c.ensure_group()
@@ -148,7 +146,8 @@ async def test_unknown_event_type_is_acknowledged_and_skipped(bus: Bus) -> None:
     c = consumer(bus, record)
     await c.ensure_group()
     await bus.redis.xadd(
-        bus.key(STREAM), {"event_type": "future.thing_happened", "schema_version": "1", "body": "{}"}
+        bus.key(STREAM),
+        {"event_type": "future.thing_happened", "schema_version": "1", "body": "{}"},
     )
     await bus.publish(make_event(5))
     async with running(c):
@@ -177,7 +176,8 @@ async def test_an_event_published_twice_is_appended_once(bus: Bus) -> None:
     )
     first = await bus.publish(event)
     second = await bus.publish(event)
-    assert first is not None and second is None
+    assert first is not None
+    assert second is None
     assert await bus.redis.xlen(bus.key(names.WA_INBOUND)) == 1
 
 
@@ -193,4 +193,3 @@ async def all_acked(bus: Bus) -> bool:
     """Every entry of the stream was read by the group and acknowledged."""
     groups = await bus.redis.xinfo_groups(bus.key(STREAM))
     return all(g["pending"] == 0 and g.get("lag") == 0 for g in groups)
-

@@ -81,7 +81,8 @@ def test_event_types_are_unique_dotted_facts() -> None:
     keys = list(catalogue.BY_TYPE)
     assert len(keys) == len(catalogue.CATALOGUE)
     for event_type, version in keys:
-        assert "." in event_type and version >= 1
+        assert "." in event_type
+        assert version >= 1
 
 
 def test_unknown_fields_are_ignored_and_unknown_enums_become_unknown() -> None:
@@ -102,9 +103,7 @@ def test_unknown_event_type_is_reported() -> None:
 
 def test_caused_event_continues_correlation_and_trace() -> None:
     cause = ev.MessageReceived.create(MESSAGE, producer="ingress", conversation_id="conv-9")
-    child = ev.TurnCompleted.create(
-        SAMPLES[ev.TurnCompleted], producer="agent", cause=cause
-    )
+    child = ev.TurnCompleted.create(SAMPLES[ev.TurnCompleted], producer="agent", cause=cause)
     assert child.correlation_id == cause.correlation_id
     assert child.causation_id == cause.event_id
     assert child.conversation_id == "conv-9"

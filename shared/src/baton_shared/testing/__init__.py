@@ -14,7 +14,11 @@ T = TypeVar("T")
 
 
 async def wait_until(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline is the point of this helper
+    interval: float = 0.02,
+    what: str = "",
 ) -> T:
     """Poll `probe` until it returns a truthy value and return it; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

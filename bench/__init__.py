@@ -1,0 +1,1 @@
+"""Benchmarks. Figures go to bench/RESULTS.md with machine, date and command."""

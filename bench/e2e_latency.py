@@ -1,0 +1,100 @@
+"""End-to-end latency: webhook accepted by ingress -> reply recorded by the WhatsApp emulator.
+
+The whole stack runs as `make run` runs it (separate processes, real PostgreSQL and Redis),
+with the buffer's quiet time at 0, so the figure is Baton's own overhead plus the scripted
+model's (instant) answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from baton_devtools import infra as infra_mod
+from baton_devtools.supervisor import start_stack
+from baton_shared.db import migrate
+from baton_shared.testing import new_prefix
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = (
+    ("baton_ingress.db.migrations", "ingress"),
+    ("baton_buffer.db.migrations", "buffer"),
+    ("baton_agent.db.migrations", "agent"),
+    ("baton_sender.db.migrations", "sender"),
+    ("baton_operator_api.db.migrations", "operator"),
+)
+
+
+async def one_round_trip(client: httpx.AsyncClient, emulator: str, wa_id: str) -> float:
+    """Seconds from the webhook's 200 to the reply appearing in the emulator's outbox."""
+    reply = await client.post(f"{emulator}/_emulator/inbound", json={"from": wa_id, "text": "ping"})
+    reply.raise_for_status()
+    accepted = time.perf_counter()
+    while True:
+        got = await client.get(f"{emulator}/_emulator/messages", params={"to": wa_id})
+        if any(m["type"] == "text" for m in got.json()):
+            return time.perf_counter() - accepted
+        if time.perf_counter() - accepted > 30:
+            raise TimeoutError(f"no reply for {wa_id}")
+        await asyncio.sleep(0.005)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def main(argv: list[str]) -> None:
+    """Start a private stack, measure `--count` sequential round trips, print the figures."""
+    parser = argparse.ArgumentParser(prog="bench e2e_latency")
+    parser.add_argument("--count", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
+    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
+    infra_mod.create_database(found.database_url, name)
+    url = infra_mod.url_for_database(found.database_url, name)
+    try:
+        for package, schema in SCHEMAS:
+            migrate.upgrade(package, schema, url)
+        env = {
+            "BATON_ENV": "test",
+            "DATABASE_URL": url,
+            "REDIS_URL": found.redis_url,
+            "REDIS_PREFIX": new_prefix(),
+            "BUFFER_QUIET_SECONDS": "0",
+            "BUFFER_MAX_SECONDS": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        async with start_stack(
+            env, ROOT / ".data" / "bench-stack", log_sink=lambda *_: None
+        ) as stack:
+            emulator = stack.url("wa-emulator")
+            async with httpx.AsyncClient(timeout=30) as client:
+                await one_round_trip(client, emulator, "warmup")
+                samples = [
+                    await one_round_trip(client, emulator, f"55119{n:08d}")
+                    for n in range(args.count)
+                ]
+    finally:
+        infra_mod.drop_database(found.database_url, name)
+        found.stop()
+
+    ms = [s * 1000 for s in samples]
+    print(f"e2e latency, webhook 200 -> reply recorded ({args.count} sequential conversations)")
+    print(
+        f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {platform.processor() or platform.machine()}"
+    )
+    print(
+        f"  p50 {percentile(ms, 50):.1f} ms  p95 {percentile(ms, 95):.1f} ms  "
+        f"p99 {percentile(ms, 99):.1f} ms  max {max(ms):.1f} ms  mean {statistics.mean(ms):.1f} ms"
+    )

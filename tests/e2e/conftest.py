@@ -1,0 +1,38 @@
+"""The whole stack as separate processes, on free ports, a private database and prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from baton_devtools.supervisor import Stack, start_stack
+from baton_shared.testing import new_prefix
+
+E2E_ENV = {
+    "BATON_ENV": "test",
+    "BUFFER_QUIET_SECONDS": "0",
+    "BUFFER_MAX_SECONDS": "0",
+    "WA_APP_SECRET": "e2e-app-secret",
+    "WA_VERIFY_TOKEN": "e2e-verify-token",
+    "WA_ACCESS_TOKEN": "e2e-access-token",
+    "GOOGLE_API_KEY": "e2e-google-key",
+    "BATON_BOOTSTRAP_ADMIN_TOKEN": "e2e-admin-token-0123456789abcdef",
+    "RECLAIM_IDLE_MS": "2000",
+}
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """Every service and both emulators, started like `make run` starts them."""
+    data_dir: Path = tmp_path_factory.mktemp("stack")
+    env = E2E_ENV | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": new_prefix(),
+    }
+    async with start_stack(env, data_dir) as running:
+        yield running
