@@ -13,7 +13,7 @@ from baton_devtools.whatsapp.errors import GraphError, unknown_object
 from baton_devtools.whatsapp.state import WaState
 
 _VERSION = re.compile(r"^v\d+\.\d+$")
-INVALID_TOKEN = "Invalid OAuth access token - Cannot parse access token"
+AUTH_ERROR_MESSAGE = "Invalid OAuth access token - Cannot parse access token"
 
 
 def get_state(request: Request) -> WaState:
@@ -42,10 +42,12 @@ def authorize(request: Request, state: WaState) -> None:
     if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
         raise GraphError(
             190,
-            INVALID_TOKEN,
-            message=INVALID_TOKEN,
+            AUTH_ERROR_MESSAGE,
+            message=AUTH_ERROR_MESSAGE,
             whatsapp=False,
-            headers={"WWW-Authenticate": f'OAuth "Facebook Platform" "invalid_token" "{INVALID_TOKEN}"'},
+            headers={
+                "WWW-Authenticate": f'OAuth "Facebook Platform" "invalid_token" "{AUTH_ERROR_MESSAGE}"'
+            },
         )
 
 

@@ -46,7 +46,9 @@ ERRORS: dict[int, ErrorSpec] = {
     131045: ErrorSpec(400, "Incorrect certificate"),
     131047: ErrorSpec(400, "Re-engagement message"),
     131048: ErrorSpec(400, "Spam rate limit hit"),
-    131049: ErrorSpec(400, "This message was not delivered to maintain healthy ecosystem engagement"),
+    131049: ErrorSpec(
+        400, "This message was not delivered to maintain healthy ecosystem engagement"
+    ),
     131050: ErrorSpec(400, "User stopped marketing messages"),
     131051: ErrorSpec(400, "Unsupported message type"),
     131052: ErrorSpec(400, "Media download error"),
@@ -102,7 +104,11 @@ class GraphError(Exception):
 
     def body(self) -> dict[str, Any]:
         """Return the JSON body Graph sends for this error."""
-        error: dict[str, Any] = {"message": self.message, "type": self.error_type, "code": self.code}
+        error: dict[str, Any] = {
+            "message": self.message,
+            "type": self.error_type,
+            "code": self.code,
+        }
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
         if self.whatsapp:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from baton_devtools.whatsapp.deps import StateDep, bearer_token, graph_preamble
@@ -19,12 +19,16 @@ router = APIRouter(tags=["media"])
 
 @download_router.get(DOWNLOAD_PATH, response_model=None)
 async def download_media(
-    request: Request, state: StateDep, mid: str = "", ext: int = 0, hash: str = ""
+    request: Request,
+    state: StateDep,
+    mid: str = "",
+    ext: int = 0,
+    signature: str = Query("", alias="hash"),
 ) -> Response:
     """The lookaside-style URL `GET /{media_id}` hands out; needs the bearer token."""
     if bearer_token(request) != state.settings.wa_access_token:
         return PlainTextResponse("Unauthorized", status_code=401)
-    item = state.media.resolve_download(mid, ext, hash)
+    item = state.media.resolve_download(mid, ext, signature)
     if item is None:
         return PlainTextResponse("Not Found", status_code=404)
     return Response(item.data, media_type=item.mime_type)

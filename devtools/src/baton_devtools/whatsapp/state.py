@@ -17,6 +17,7 @@ from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.webhooks import WebhookClient
 
 StatusName = Literal["sent", "delivered", "read"]
+ALL_STATUSES: tuple[StatusName, ...] = ("sent", "delivered", "read")
 
 
 class EmulatorConfig(BaseModel):
@@ -30,7 +31,7 @@ class EmulatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    statuses: list[StatusName] = Field(default_factory=lambda: ["sent", "delivered", "read"])
+    statuses: list[StatusName] = Field(default_factory=lambda: list(ALL_STATUSES))
     status_delay_ms: int = Field(default=100, ge=0)
     latency_ms: int = Field(default=0, ge=0)
 
@@ -82,6 +83,11 @@ class WaState:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until every background delivery started so far has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def clear_records(self) -> None:
         """Forget recorded messages and reads."""

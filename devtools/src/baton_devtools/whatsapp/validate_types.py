@@ -112,7 +112,9 @@ def _validate_component(component: Any, path: str) -> None:
     if not isinstance(component, dict):
         raise invalid_value(f"Param {path} must be a JSON object.")
     check_keys(component, ["type", "sub_type", "index", "parameters", "cards"], path)
-    kind = require_enum(component, "type", sub(path, "type"), ["header", "body", "button", "carousel"])
+    kind = require_enum(
+        component, "type", sub(path, "type"), ["header", "body", "button", "carousel"]
+    )
     if kind == "button":
         require_str(component, "sub_type", sub(path, "sub_type"))
         if component.get("index") is None:

@@ -75,7 +75,9 @@ def validate_send(body: Any, business_number: str) -> SendRequest:
     else:
         TYPE_VALIDATORS[message_type](content, message_type)
     _validate_context(body, message_type)
-    callback = optional_str(body, "biz_opaque_callback_data", "biz_opaque_callback_data", max_len=512)
+    callback = optional_str(
+        body, "biz_opaque_callback_data", "biz_opaque_callback_data", max_len=512
+    )
     return SendRequest("message", message_type, to, to_input, callback_data=callback)
 
 

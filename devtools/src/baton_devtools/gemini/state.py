@@ -1,0 +1,86 @@
+"""What the Gemini emulator remembers: received requests and injected faults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from baton_devtools.gemini.settings import GeminiEmulatorSettings
+
+FaultStatus = Literal[400, 403, 404, 429, 500, 503, 504]
+
+
+class GeminiFault(BaseModel):
+    """One injected fault for the next `count` model calls.
+
+    Attributes:
+        status: HTTP status of the error (429 RESOURCE_EXHAUSTED, 500 INTERNAL, 503 UNAVAILABLE,
+            ...); None for a latency-only rule.
+        count: calls it applies to (default 1 with a status, unlimited without).
+        delay_ms: latency added before answering (a timeout test sets it past the client's).
+        message: `error.message` override.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: FaultStatus | None = None
+    count: int | None = Field(default=None, ge=1)
+    delay_ms: int = Field(default=0, ge=0)
+    message: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_effect(self) -> Self:
+        if self.status is None and self.delay_ms == 0:
+            raise ValueError("a fault needs a `status`, a `delay_ms`, or both")
+        return self
+
+
+class GeminiState:
+    """The emulator's memory; one per app."""
+
+    def __init__(self, settings: GeminiEmulatorSettings) -> None:
+        self.settings = settings
+        self.requests: list[dict[str, Any]] = []
+        self._faults: list[tuple[GeminiFault, int | None]] = []
+
+    def record(self, api_version: str, model: str, method: str, body: Any) -> None:
+        """Remember one model call."""
+        self.requests.append(
+            {
+                "api_version": api_version,
+                "model": model,
+                "method": method,
+                "body": body,
+                "received_at": datetime.now(UTC).isoformat(),
+            }
+        )
+
+    def add_fault(self, fault: GeminiFault) -> None:
+        """Activate a fault."""
+        default = 1 if fault.status is not None else None
+        self._faults.append((fault, fault.count if fault.count is not None else default))
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self._faults.clear()
+
+    def take_fault(self) -> GeminiFault | None:
+        """Consume and return the first active fault, if any."""
+        if not self._faults:
+            return None
+        fault, remaining = self._faults[0]
+        if remaining is not None:
+            if remaining <= 1:
+                self._faults.pop(0)
+            else:
+                self._faults[0] = (fault, remaining - 1)
+        return fault
+
+    def faults_snapshot(self) -> list[dict[str, Any]]:
+        """Active faults with their remaining counts (None = unlimited)."""
+        return [
+            {**fault.model_dump(exclude_none=True), "remaining": remaining}
+            for fault, remaining in self._faults
+        ]

@@ -1,0 +1,91 @@
+"""Test controls: recorded messages, fault injection and behaviour config (`/_emulator/...`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from baton_devtools.whatsapp.deps import StateDep
+from baton_devtools.whatsapp.faults import FaultRule
+from baton_devtools.whatsapp.state import EmulatorConfig, MessageRecord, StatusName
+
+router = APIRouter(prefix="/_emulator", tags=["emulator"])
+
+
+class ConfigUpdate(BaseModel):
+    """Partial update of `EmulatorConfig`; omitted fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[StatusName] | None = None
+    status_delay_ms: int | None = Field(default=None, ge=0)
+    latency_ms: int | None = Field(default=None, ge=0)
+
+
+def _select(records: list[MessageRecord], to: str | None, phone_number_id: str | None) -> list[Any]:
+    wanted = to.lstrip("+") if to else None
+    return [
+        record.as_json()
+        for record in records
+        if (wanted is None or record.to == wanted)
+        and (phone_number_id is None or record.phone_number_id == phone_number_id)
+    ]
+
+
+@router.get("/messages")
+async def list_messages(
+    state: StateDep, to: str | None = None, phone_number_id: str | None = None
+) -> list[Any]:
+    """Accepted sends, oldest first, optionally for one recipient / business number."""
+    return _select(state.messages, to, phone_number_id)
+
+
+@router.get("/reads")
+async def list_reads(
+    state: StateDep, to: str | None = None, phone_number_id: str | None = None
+) -> list[Any]:
+    """Accepted mark-as-read / typing-indicator calls (`id` is the wamid marked read)."""
+    return _select(state.reads, to, phone_number_id)
+
+
+@router.delete("/messages")
+async def clear_messages(state: StateDep) -> dict[str, bool]:
+    """Forget recorded sends and reads."""
+    state.clear_records()
+    return {"success": True}
+
+
+@router.post("/faults")
+async def add_fault(rule: FaultRule, state: StateDep) -> dict[str, Any]:
+    """Make the next matching send calls fail and/or wait."""
+    state.faults.add(rule)
+    return {"faults": state.faults.snapshot()}
+
+
+@router.get("/faults")
+async def list_faults(state: StateDep) -> dict[str, Any]:
+    """Active fault rules with their remaining counts."""
+    return {"faults": state.faults.snapshot()}
+
+
+@router.delete("/faults")
+async def clear_faults(state: StateDep) -> dict[str, bool]:
+    """Remove every fault rule."""
+    state.faults.clear()
+    return {"success": True}
+
+
+@router.get("/config")
+async def get_config(state: StateDep) -> EmulatorConfig:
+    """Current behaviour switches."""
+    return state.config
+
+
+@router.post("/config")
+async def update_config(update: ConfigUpdate, state: StateDep) -> EmulatorConfig:
+    """Change status webhooks (`statuses`, `status_delay_ms`) or Graph latency (`latency_ms`)."""
+    changes = update.model_dump(exclude_none=True)
+    state.config = state.config.model_copy(update=changes)
+    return state.config
