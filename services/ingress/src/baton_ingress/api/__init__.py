@@ -1,0 +1,1 @@
+"""HTTP surface of ingress: the WhatsApp webhook endpoint."""
