@@ -1,0 +1,1 @@
+"""Stream handlers of the buffer, one module per consumed event."""

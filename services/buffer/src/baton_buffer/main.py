@@ -1,0 +1,51 @@
+"""Wiring of the buffer service: runtime, consumers, ticker, HTTP surface, command line."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from baton_buffer import consumer
+from baton_buffer.context import BufferContext
+from baton_buffer.db.models import SCHEMA
+from baton_buffer.settings import BufferSettings
+from baton_buffer.ticker import Ticker
+from baton_buffer.timers import Timers
+from baton_shared.cli import run_cli
+from baton_shared.runtime import Runtime, build_app
+
+
+def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext]:
+    """The runtime with the buffer's consumers and ticker registered."""
+    runtime = Runtime("buffer", settings, SCHEMA)
+    timers = Timers(runtime.bus, lease_seconds=settings.claim_lease_seconds)
+    ctx = BufferContext.from_settings(runtime.db, timers, settings)
+    consumer.register(runtime, ctx)
+    runtime.workers.append(
+        Ticker(
+            ctx,
+            tick_seconds=settings.tick_ms / 1000,
+            batch=settings.release_batch,
+            concurrency=settings.release_concurrency,
+            recovery_seconds=settings.recovery_seconds,
+        )
+    )
+    return runtime, ctx
+
+
+def create_app(settings: BufferSettings) -> FastAPI:
+    """The buffer's ASGI app: `/health`, `/health/ready`, `/metrics`, and its workers."""
+    runtime, _ = build_runtime(settings)
+    return build_app(runtime, title="Baton buffer")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`baton-buffer serve | migrate`."""
+    return run_cli(
+        "buffer",
+        settings_cls=BufferSettings,
+        create_app=create_app,
+        migrations="baton_buffer.db.migrations",
+        schema=SCHEMA,
+        port=lambda s: s.port,
+        argv=argv,
+    )

@@ -1,0 +1,111 @@
+"""Releasing a conversation's due burst as one turn: one transaction that records the turn,
+assigns its messages and stages `TurnReady` in the outbox, under the conversation's row lock."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from baton_buffer import metrics
+from baton_buffer.context import PRODUCER, BufferContext
+from baton_buffer.db import repo
+from baton_buffer.rules import closing
+from baton_shared.db import add_to_outbox
+from baton_shared.events import (
+    InboundMessage,
+    Turn,
+    TurnCloseReason,
+    TurnReady,
+    new_traceparent,
+    trace_id_of,
+)
+
+log = logging.getLogger(__name__)
+
+_TURN_NS = uuid.UUID("2b7d8c2e-5f0a-4e5b-9a61-7c3f1d2e4b90")
+
+
+def turn_id_for(conversation_id: str, sequence: int) -> uuid.UUID:
+    """The id of a conversation's n-th turn: the same turn always gets the same id."""
+    return uuid.uuid5(_TURN_NS, f"{conversation_id}:{sequence}")
+
+
+async def release(ctx: BufferContext, conversation_id: str) -> float | None:
+    """Release the conversation's burst if it is due; returns when to look at it next."""
+    now = ctx.clock()
+    at = datetime.fromtimestamp(now, UTC)
+    async with ctx.db.session() as session:
+        conv = await repo.lock_conversation(session, conversation_id)
+        if conv is None:
+            return None
+        if conv.in_flight_turn_id is not None:
+            stuck_at = conv.in_flight_since.timestamp() + ctx.rules.stuck_turn_seconds
+            if now < stuck_at:
+                return float(stuck_at)
+            await repo.time_out_turn(session, conversation_id, conv.in_flight_turn_id, at)
+            metrics.STUCK_TURNS.inc()
+            log.warning(
+                "turn %s not completed after %ss; releasing the next turn",
+                conv.in_flight_turn_id,
+                ctx.rules.stuck_turn_seconds,
+                extra={"conversation_id": conversation_id},
+            )
+        pending = await repo.pending_messages(session, conversation_id)
+        if not pending:
+            return None
+        # The closing rules look at arrivals; the turn's order is by WhatsApp timestamp.
+        arrivals = sorted(m.arrived_at.timestamp() for m in pending)
+        close = closing(ctx.rules, arrivals)
+        if close.due > now:
+            return close.due
+        cap = ctx.rules.turn_cap
+        taken = list(pending if cap is None else pending[:cap])
+        sequence = conv.last_sequence + 1
+        turn_id = turn_id_for(conversation_id, sequence)
+        await repo.open_turn(
+            session,
+            conversation_id,
+            turn_id=turn_id,
+            sequence=sequence,
+            closed_by=close.closed_by.value,
+            message_ids=[m.message_id for m in taken],
+            at=at,
+        )
+        event = _turn_ready(conv, turn_id, sequence, close.closed_by, taken)
+        await add_to_outbox(session, event)
+    metrics.TURNS_RELEASED.labels(close.closed_by.value).inc()
+    metrics.TURN_MESSAGES.observe(len(taken))
+    metrics.RELEASE_LATENESS.observe(max(0.0, now - close.due))
+    return now + ctx.rules.stuck_turn_seconds
+
+
+def _turn_ready(
+    conv: Row[Any],
+    turn_id: uuid.UUID,
+    sequence: int,
+    closed_by: TurnCloseReason,
+    taken: Sequence[Row[Any]],
+) -> TurnReady:
+    """The `TurnReady` event, continuing the trace of the turn's latest message."""
+    cause = max(taken, key=lambda m: m.arrival_seq)
+    payload = Turn(
+        turn_id=turn_id,
+        phone_number_id=conv.phone_number_id,
+        wa_id=conv.customer_id,
+        sequence=sequence,
+        messages=[InboundMessage.model_validate(m.payload) for m in taken],
+        closed_by=closed_by,
+    )
+    return TurnReady(
+        payload=payload,
+        producer=PRODUCER,
+        conversation_id=conv.conversation_id,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
+        traceparent=new_traceparent(trace_id_of(cause.traceparent)),
+    )

@@ -1,0 +1,90 @@
+"""The ticker: a worker that claims due conversations in Redis and releases their turns, and
+rebuilds the timers from PostgreSQL at start and periodically (in case Redis lost them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from baton_buffer.context import BufferContext
+from baton_buffer.db import repo
+from baton_buffer.release import release
+from baton_buffer.rules import next_check
+from baton_buffer.timers import Claim
+
+log = logging.getLogger(__name__)
+
+
+class Ticker:
+    """Releases due turns until stopped; any number of replicas may run one."""
+
+    def __init__(
+        self,
+        ctx: BufferContext,
+        *,
+        tick_seconds: float = 0.05,
+        batch: int = 200,
+        concurrency: int = 8,
+        recovery_seconds: float = 60.0,
+    ) -> None:
+        self.ctx = ctx
+        self.tick_seconds = tick_seconds
+        self.batch = batch
+        self.recovery_seconds = recovery_seconds
+        self.running = False
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; PostgreSQL or Redis outages are waited out."""
+        self.running = True
+        next_recovery = 0.0
+        try:
+            while not stop.is_set():
+                self.ctx.wake.clear()
+                try:
+                    if time.monotonic() >= next_recovery:
+                        await self.recover()
+                        next_recovery = time.monotonic() + self.recovery_seconds
+                    if await self.tick() >= self.batch:
+                        continue
+                except Exception:
+                    log.exception("buffer tick failed; retrying")
+                await _wait_any(stop, self.ctx.wake, self.tick_seconds)
+        finally:
+            self.running = False
+
+    async def tick(self) -> int:
+        """Claim due conversations and release their turns; returns how many were claimed."""
+        claims = await self.ctx.timers.claim_due(self.ctx.clock(), self.batch)
+        await asyncio.gather(*(self._release(claim) for claim in claims))
+        return len(claims)
+
+    async def _release(self, claim: Claim) -> None:
+        async with self._slots:
+            try:
+                next_at = await release(self.ctx, claim.conversation_id)
+            except Exception:
+                # The claim stays until its lease lapses; then a replica retries.
+                log.exception("release failed", extra={"conversation_id": claim.conversation_id})
+                return
+            await self.ctx.timers.settle(claim, next_at)
+
+    async def recover(self) -> int:
+        """Re-arm the timer of every open conversation from PostgreSQL; returns how many."""
+        async with self.ctx.db.sessions() as session:
+            states = await repo.open_schedule_states(session)
+        deadlines: dict[str, float] = {}
+        for conversation_id, state in states.items():
+            at = next_check(self.ctx.rules, state.in_flight_since, state.arrivals)
+            if at is not None:
+                deadlines[conversation_id] = at
+        await self.ctx.timers.schedule_many(deadlines)
+        return len(deadlines)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
+    await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for task in waiters:
+        task.cancel()

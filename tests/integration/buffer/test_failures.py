@@ -1,0 +1,130 @@
+"""Failure modes: duplicates, two replicas, a replica killed at every step, Redis state lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from baton_buffer import keys
+from baton_buffer.release import release
+
+pytestmark = pytest.mark.integration
+
+
+async def test_duplicate_inbound_events_are_counted_once(make_replica, conv, clock) -> None:
+    replica = make_replica(quiet=4)
+    event = conv.message(1)
+    await replica.on_message(event)
+    await replica.on_message(event)  # the same entry redelivered
+    resent = conv.message(1)  # WhatsApp delivered it twice: new event, same wamid
+    assert resent.event_id != event.event_id
+    await replica.on_message(resent)
+    assert await replica.stored(conv) == 1
+    clock.at(4)
+    await replica.ticker.tick()
+    await replica.on_message(resent)  # after release: still nothing new
+    clock.at(100)
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"]]
+
+
+async def test_two_replicas_release_every_turn_once(make_replica, new_conv, clock) -> None:
+    a, b = make_replica(quiet=1), make_replica(quiet=1)
+    convs = [new_conv() for _ in range(30)]
+    for i, conv in enumerate(convs):
+        for n in range(3):
+            await (a if (i + n) % 2 else b).on_message(conv.message(n, ts=n))
+    clock.at(1)
+    for _ in range(3):
+        await asyncio.gather(a.ticker.tick(), b.ticker.tick(), a.ticker.tick(), b.ticker.tick())
+    for conv in convs:
+        assert await a.texts(conv) == [["m0", "m1", "m2"]]
+
+
+async def test_concurrent_releases_of_one_conversation_make_one_turn(
+    make_replica, conv, clock
+) -> None:
+    # Even bypassing the Redis claim (a lease lapsed under a slow replica), PostgreSQL's row
+    # lock and in-flight record let exactly one release through.
+    a, b = make_replica(quiet=0), make_replica(quiet=0)
+    await a.on_message(conv.message(1))
+    await asyncio.gather(*(release(r.ctx, conv.id) for r in (a, b, a, b)))
+    assert await a.texts(conv) == [["m1"]]
+
+
+async def test_killed_mid_window_the_turn_is_released_once_after_restart(
+    make_replica, conv, clock
+) -> None:
+    doomed = make_replica(quiet=4)
+    await doomed.on_message(conv.message(1))
+    clock.at(1)
+    await doomed.on_message(conv.message(2, ts=1))
+    del doomed  # killed mid-window: nothing of it survives but PostgreSQL and Redis
+    restarted = make_replica(quiet=4)
+    clock.at(5)
+    await restarted.ticker.tick()
+    await restarted.ticker.tick()
+    assert await restarted.texts(conv) == [["m1", "m2"]]
+
+
+async def test_killed_after_claim_before_commit(make_replica, conv, clock) -> None:
+    doomed = make_replica(quiet=0, lease=30)
+    await doomed.on_message(conv.message(1))
+    [claim] = await doomed.ctx.timers.claim_due(clock(), 10)  # claimed, then killed
+    assert claim.conversation_id == conv.id
+    survivor = make_replica(quiet=0, lease=30)
+    assert await survivor.ticker.tick() == 0  # the claim holds until its lease lapses
+    clock.at(30)
+    assert await survivor.ticker.tick() == 1
+    clock.at(1000)
+    await survivor.ticker.tick()
+    assert await survivor.texts(conv) == [["m1"]]
+
+
+async def test_killed_after_commit_before_settle(make_replica, conv, clock) -> None:
+    doomed = make_replica(quiet=0, lease=30)
+    await doomed.on_message(conv.message(1))
+    [claim] = await doomed.ctx.timers.claim_due(clock(), 10)
+    await release(doomed.ctx, claim.conversation_id)  # committed, then killed before settle
+    survivor = make_replica(quiet=0, lease=30)
+    clock.at(1)
+    await survivor.on_message(conv.message(2, ts=1))  # must wait for turn 1's completion
+    clock.at(30)
+    await survivor.ticker.tick()
+    assert await survivor.texts(conv) == [["m1"]]
+    [turn] = await survivor.released(conv)
+    await survivor.on_completed(conv.completed(turn))
+    await survivor.ticker.tick()
+    assert await survivor.texts(conv) == [["m1"], ["m2"]]
+
+
+async def test_crash_between_commit_and_timer_is_healed_by_redelivery(
+    make_replica, conv, clock, bus
+) -> None:
+    replica = make_replica(quiet=0)
+    event = conv.message(1)
+    await replica.on_message(event)
+    await bus.redis.delete(bus.key(keys.deadlines()))  # the timer write never happened
+    await replica.ticker.tick()
+    assert await replica.released(conv) == []
+    await replica.on_message(event)  # the unacknowledged entry is delivered again
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"]]
+
+
+async def test_lost_redis_state_is_rebuilt_from_postgresql(
+    make_replica, new_conv, clock, bus
+) -> None:
+    replica = make_replica(quiet=0, stuck=120)
+    waiting, in_flight = new_conv(), new_conv()
+    await replica.on_message(in_flight.message(1))
+    await replica.ticker.tick()
+    await replica.on_message(in_flight.message(2))
+    await replica.on_message(waiting.message(1))
+    await bus.redis.delete(bus.key(keys.deadlines()), bus.key(keys.claims()))  # Redis lost it all
+    assert await replica.ticker.recover() >= 2
+    clock.at(120)
+    await replica.ticker.tick()
+    assert await replica.texts(waiting) == [["m1"]]
+    assert await replica.texts(in_flight) == [["m1"], ["m2"]]  # stuck turn timed out

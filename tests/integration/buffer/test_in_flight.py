@@ -1,0 +1,92 @@
+"""One turn in flight per conversation: completion or the stuck-turn timeout releases the next."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from baton_buffer import metrics
+
+pytestmark = pytest.mark.integration
+
+
+async def test_messages_during_a_turn_join_the_next_turn(make_replica, conv, clock) -> None:
+    replica = make_replica(quiet=4)
+    await replica.on_message(conv.message(1))
+    clock.at(4)
+    await replica.ticker.tick()
+    [first] = await replica.released(conv)
+    for n, t in ((2, 5), (3, 6)):
+        clock.at(t)
+        await replica.on_message(conv.message(n, ts=t))
+    clock.at(60)  # long past quiet and max time: still gated by the turn in flight
+    await replica.ticker.tick()
+    assert len(await replica.released(conv)) == 1
+    await replica.on_completed(conv.completed(first))
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"], ["m2", "m3"]]
+    first_row, second_row = await replica.turn_rows(conv)
+    assert first_row["outcome"] == "answered"
+    assert first_row["completed_at"] is not None
+    assert second_row["sequence"] == 2
+    assert second_row["closed_by"] == "quiet"  # quiet since t=6, due at 10
+
+
+async def test_completion_without_pending_messages_waits_for_the_next(
+    make_replica, conv, clock
+) -> None:
+    replica = make_replica(quiet=0)
+    await replica.on_message(conv.message(1))
+    await replica.ticker.tick()
+    [first] = await replica.released(conv)
+    await replica.on_completed(conv.completed(first))
+    await replica.on_completed(conv.completed(first))  # redelivered: changes nothing
+    await replica.ticker.tick()
+    assert len(await replica.released(conv)) == 1
+    await replica.on_message(conv.message(2))
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"], ["m2"]]
+
+
+async def test_stuck_turn_times_out_and_releases_the_next(make_replica, conv, clock) -> None:
+    replica = make_replica(quiet=0, stuck=120)
+    stuck_before = metrics.STUCK_TURNS._value.get()
+    await replica.on_message(conv.message(1))
+    await replica.ticker.tick()
+    [first] = await replica.released(conv)
+    clock.at(1)
+    await replica.on_message(conv.message(2, ts=1))
+    clock.at(119.9)
+    await replica.ticker.tick()
+    assert len(await replica.released(conv)) == 1
+    clock.at(120)
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"], ["m2"]]
+    assert metrics.STUCK_TURNS._value.get() == stuck_before + 1
+    first_row, _ = await replica.turn_rows(conv)
+    assert first_row["timed_out_at"] is not None
+
+    # The agent reports the stuck turn late: recorded, but turn 2 stays in flight.
+    await replica.on_completed(conv.completed(first))
+    await replica.on_message(conv.message(3, ts=121))
+    clock.at(200)
+    await replica.ticker.tick()
+    assert len(await replica.released(conv)) == 2
+    first_row, _ = await replica.turn_rows(conv)
+    assert first_row["outcome"] == "answered"
+
+
+async def test_completion_of_an_unknown_turn_is_ignored(make_replica, conv, clock) -> None:
+    replica = make_replica(quiet=0)
+    other = make_replica(quiet=0)
+    await other.on_message(conv.message(1))
+    await other.ticker.tick()
+    [turn] = await other.released(conv)
+    stranger = turn.model_copy(
+        update={"payload": turn.payload.model_copy(update={"turn_id": uuid.uuid4()})}
+    )
+    await replica.on_completed(conv.completed(stranger))
+    await replica.on_message(conv.message(2))
+    await replica.ticker.tick()
+    assert len(await replica.released(conv)) == 1
