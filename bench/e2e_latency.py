@@ -12,25 +12,17 @@ import asyncio
 import platform
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from baton_devtools import infra as infra_mod
+from baton_devtools.databases import private_database
 from baton_devtools.supervisor import start_stack
-from baton_shared.db import migrate
 from baton_shared.testing import new_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = (
-    ("baton_ingress.db.migrations", "ingress"),
-    ("baton_buffer.db.migrations", "buffer"),
-    ("baton_agent.db.migrations", "agent"),
-    ("baton_sender.db.migrations", "sender"),
-    ("baton_operator_api.db.migrations", "operator"),
-)
 
 
 async def one_round_trip(client: httpx.AsyncClient, emulator: str, wa_id: str) -> float:
@@ -60,33 +52,27 @@ async def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
-    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
-    infra_mod.create_database(found.database_url, name)
-    url = infra_mod.url_for_database(found.database_url, name)
     try:
-        for package, schema in SCHEMAS:
-            migrate.upgrade(package, schema, url)
-        env = {
-            "BATON_ENV": "test",
-            "DATABASE_URL": url,
-            "REDIS_URL": found.redis_url,
-            "REDIS_PREFIX": new_prefix(),
-            "BUFFER_QUIET_SECONDS": "0",
-            "BUFFER_MAX_SECONDS": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-        async with start_stack(
-            env, ROOT / ".data" / "bench-stack", log_sink=lambda *_: None
-        ) as stack:
-            emulator = stack.url("wa-emulator")
-            async with httpx.AsyncClient(timeout=30) as client:
-                await one_round_trip(client, emulator, "warmup")
-                samples = [
-                    await one_round_trip(client, emulator, f"55119{n:08d}")
-                    for n in range(args.count)
-                ]
+        with private_database(found.database_url, prefix="baton_bench") as url:
+            env = {
+                "BATON_ENV": "test",
+                "DATABASE_URL": url,
+                "REDIS_URL": found.redis_url,
+                "REDIS_PREFIX": new_prefix(),
+                "BUFFER_QUIET_SECONDS": "0",
+                "BUFFER_MAX_SECONDS": "0",
+                "LOG_LEVEL": "WARNING",
+            }
+            sink = ROOT / ".data" / "bench-stack"
+            async with start_stack(env, sink, log_sink=lambda *_: None) as stack:
+                emulator = stack.url("wa-emulator")
+                async with httpx.AsyncClient(timeout=30) as client:
+                    await one_round_trip(client, emulator, "warmup")
+                    samples = [
+                        await one_round_trip(client, emulator, f"55119{n:08d}")
+                        for n in range(args.count)
+                    ]
     finally:
-        infra_mod.drop_database(found.database_url, name)
         found.stop()
 
     ms = [s * 1000 for s in samples]

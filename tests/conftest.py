@@ -3,7 +3,6 @@ Redis key prefix per test run, on real PostgreSQL and Redis found like `make run
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,20 +10,11 @@ import pytest
 from redis.asyncio import Redis
 
 from baton_devtools import infra as infra_mod
-from baton_shared.db import migrate
+from baton_devtools.databases import private_database
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import delete_prefix, new_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# (migrations package, schema) of every service, in start order.
-SERVICE_SCHEMAS = (
-    ("baton_ingress.db.migrations", "ingress"),
-    ("baton_buffer.db.migrations", "buffer"),
-    ("baton_agent.db.migrations", "agent"),
-    ("baton_sender.db.migrations", "sender"),
-    ("baton_operator_api.db.migrations", "operator"),
-)
 
 
 @pytest.fixture(scope="session")
@@ -38,15 +28,8 @@ def infra() -> Iterator[infra_mod.Infra]:
 @pytest.fixture(scope="session")
 def database_url(infra: infra_mod.Infra) -> Iterator[str]:
     """A database private to this test run, every service schema migrated; dropped after."""
-    name = f"baton_test_{uuid.uuid4().hex[:12]}"
-    infra_mod.create_database(infra.database_url, name)
-    url = infra_mod.url_for_database(infra.database_url, name)
-    try:
-        for package, schema in SERVICE_SCHEMAS:
-            migrate.upgrade(package, schema, url)
+    with private_database(infra.database_url) as url:
         yield url
-    finally:
-        infra_mod.drop_database(infra.database_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from baton_devtools.databases import private_database
+from baton_devtools.infra import Infra
 from baton_devtools.supervisor import Stack, start_stack
 from baton_shared.testing import new_prefix
 
@@ -25,14 +27,19 @@ E2E_ENV = {
 
 @pytest.fixture(scope="module")
 async def stack(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    infra: Infra, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    """Every service and both emulators, started like `make run` starts them."""
+    """Every service and both emulators, started like `make run` starts them.
+
+    The stack gets a database of its own: outbox rows other tests left behind must not be
+    published into its streams.
+    """
     data_dir: Path = tmp_path_factory.mktemp("stack")
-    env = E2E_ENV | {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "REDIS_PREFIX": new_prefix(),
-    }
-    async with start_stack(env, data_dir) as running:
-        yield running
+    with private_database(infra.database_url) as database_url:
+        env = E2E_ENV | {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "REDIS_PREFIX": new_prefix(),
+        }
+        async with start_stack(env, data_dir) as running:
+            yield running

@@ -1,0 +1,80 @@
+"""A turn's outputs as events: outbound commands, intervention, and the turn's completion."""
+
+from __future__ import annotations
+
+from baton_agent.context import PRODUCER
+from baton_agent.db.repo import Control
+from baton_agent.graph.state import Output
+from baton_agent.runner import TurnRun
+from baton_shared.events import (
+    Author,
+    ControlChange,
+    Event,
+    InterventionRequested,
+    MessageRequested,
+    Mode,
+    OutboundCommand,
+    OutboundKind,
+    OutboundMedia,
+    TurnCompleted,
+    TurnOutcome,
+    TurnReady,
+    TurnResult,
+    command_id_for,
+)
+
+
+def outbound_command(turn: TurnReady, output: Output, position: int, epoch: int) -> OutboundCommand:
+    """One AI message; its command id depends only on the turn and the position."""
+    t = turn.payload
+    common = {
+        "command_id": command_id_for(str(t.turn_id), position),
+        "phone_number_id": t.phone_number_id,
+        "to": t.wa_id,
+        "author": Author.AI,
+        "control_epoch": epoch,
+        "turn_id": t.turn_id,
+    }
+    if output["kind"] == "text":
+        return OutboundCommand(kind=OutboundKind.TEXT, text=output["text"], **common)
+    media = OutboundMedia(link=output["link"], caption=output["caption"])
+    return OutboundCommand(
+        kind=OutboundKind(output["kind"]), text=output["text"], media=media, **common
+    )
+
+
+def outcome_of(run: TurnRun, control: Control) -> TurnOutcome:
+    """How the turn ended; outside `ai` mode it was only recorded."""
+    if control.mode is not Mode.AI:
+        return TurnOutcome.RECORDED
+    if run.failed:
+        return TurnOutcome.FAILED
+    return TurnOutcome.HANDED_OFF if run.handoff else TurnOutcome.ANSWERED
+
+
+def turn_events(turn: TurnReady, run: TurnRun, control: Control) -> list[Event]:
+    """Commands, then the intervention (epoch + 1), then TurnCompleted: in outbox order."""
+    t = turn.payload
+    events: list[Event] = []
+    outputs = run.outputs
+    for position, output in enumerate(outputs):
+        command = outbound_command(turn, output, position, control.epoch)
+        events.append(MessageRequested.create(command, producer=PRODUCER, cause=turn))
+    if run.handoff:
+        change = ControlChange(
+            phone_number_id=t.phone_number_id,
+            wa_id=t.wa_id,
+            mode=Mode.PENDING_HUMAN,
+            epoch=control.epoch + 1,
+            reason=run.handoff,
+        )
+        events.append(InterventionRequested.create(change, producer=PRODUCER, cause=turn))
+    result = TurnResult(
+        turn_id=t.turn_id,
+        phone_number_id=t.phone_number_id,
+        wa_id=t.wa_id,
+        outcome=outcome_of(run, control),
+        outputs=len(outputs),
+    )
+    events.append(TurnCompleted.create(result, producer=PRODUCER, cause=turn))
+    return events

@@ -1,0 +1,176 @@
+"""The business's configuration files: system prompt, business profile, media catalogue.
+
+They are read and validated once at start, so a typo stops the service with a clear message
+instead of surfacing as a strange answer to a customer.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from baton_agent.settings import AgentSettings
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigFileError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BusinessProfile(_Strict):
+    """Who the agent speaks for.
+
+    Attributes:
+        name: the business's name.
+        description: what the business does, in a sentence or two.
+        tone: how the agent should sound.
+        hours: opening hours, as the business wants them told.
+        languages: languages the business serves; the agent answers in the customer's.
+        policies: rules the agent must follow (returns, prices, what it must never promise).
+        apology: sent when the model cannot answer; a person takes over after it.
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    tone: str = "friendly and concise"
+    hours: str = ""
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    policies: list[str] = Field(default_factory=list)
+    apology: str = Field(min_length=1)
+
+
+class MediaType(StrEnum):
+    """Media kinds WhatsApp can send by link."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+
+
+class MediaItem(_Strict):
+    """One item of the media catalogue.
+
+    Attributes:
+        id: stable id the model refers to (letters, digits, `-`, `_`, `.`).
+        title: short human title.
+        description: what it shows, so the model knows when to send it.
+        type: image, video, audio or document.
+        link: public HTTPS link WhatsApp downloads from.
+        caption: caption sent with it (not for audio).
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    type: MediaType
+    link: HttpUrl
+    caption: str | None = Field(None, max_length=1024)
+
+    @field_validator("link")
+    @classmethod
+    def _https(cls, value: HttpUrl) -> HttpUrl:
+        if value.scheme != "https":
+            raise ValueError("must be an https:// link (WhatsApp refuses plain http)")
+        return value
+
+
+class MediaCatalogue(_Strict):
+    """The media the agent may send.
+
+    Attributes:
+        items: the items, ids unique.
+    """
+
+    items: list[MediaItem]
+
+    @field_validator("items")
+    @classmethod
+    def _unique_ids(cls, items: list[MediaItem]) -> list[MediaItem]:
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise ValueError(f"duplicate media id {item.id!r}")
+            seen.add(item.id)
+        return items
+
+    def get(self, media_id: str) -> MediaItem | None:
+        """The item with `media_id`, if any."""
+        return next((item for item in self.items if item.id == media_id), None)
+
+
+class AgentConfig(BaseModel):
+    """Everything the agent reads from files.
+
+    Attributes:
+        system_prompt: the prompt template (`{business}`, `{media}` are filled in).
+        profile: the business profile.
+        catalogue: the media catalogue.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    system_prompt: str
+    profile: BusinessProfile
+    catalogue: MediaCatalogue
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _parse(path: Path) -> Any:
+    text = _read(path)
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigFileError(
+            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
+        ) from None
+
+
+def _validate(model: type[M], path: Path, data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"  {'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigFileError("\n".join([f"{path}: invalid {model.__name__}", *problems])) from None
+
+
+def load_catalogue(path: Path) -> MediaCatalogue:
+    """Read a media catalogue: a list of items, or a mapping with an `items` list."""
+    data = _parse(path)
+    if isinstance(data, list):
+        data = {"items": data}
+    return _validate(MediaCatalogue, path, data)
+
+
+def load_config(settings: AgentSettings) -> AgentConfig:
+    """Read and validate the three configuration files; raise ConfigFileError on any problem."""
+    prompt = _read(settings.system_prompt_file).strip()
+    if not prompt:
+        raise ConfigFileError(f"{settings.system_prompt_file}: the system prompt is empty")
+    profile = _validate(
+        BusinessProfile, settings.business_profile_file, _parse(settings.business_profile_file)
+    )
+    return AgentConfig(
+        system_prompt=prompt,
+        profile=profile,
+        catalogue=load_catalogue(settings.media_catalogue_file),
+    )

@@ -1,0 +1,58 @@
+"""What the agent subscribes to: turns, control changes, and sent operator messages."""
+
+from __future__ import annotations
+
+from baton_agent.context import AgentContext
+from baton_agent.handlers.control_changed import handle_control_changed
+from baton_agent.handlers.message_sent import handle_message_sent
+from baton_agent.handlers.turn_ready import handle_turn_ready
+from baton_shared.events import Event, MessageSent, TurnReady
+from baton_shared.runtime import Runtime
+from baton_shared.streams import names
+from baton_shared.streams.consumer import Consumer, Delivery, Handler
+
+
+def _turns(ctx: AgentContext) -> Handler:
+    async def handle(event: Event, _: Delivery) -> None:
+        if isinstance(event, TurnReady):
+            await handle_turn_ready(ctx, event)
+
+    return handle
+
+
+def _control(ctx: AgentContext) -> Handler:
+    async def handle(event: Event, _: Delivery) -> None:
+        await handle_control_changed(ctx, event)
+
+    return handle
+
+
+def _results(ctx: AgentContext) -> Handler:
+    async def handle(event: Event, _: Delivery) -> None:
+        if isinstance(event, MessageSent):
+            await handle_message_sent(ctx, event)
+
+    return handle
+
+
+def register(runtime: Runtime, ctx: AgentContext) -> None:
+    """Register the consumers; turns get `AGENT_CONCURRENCY` members of the group."""
+    s = runtime.settings
+    for n in range(ctx.settings.concurrency):
+        # Each member reads and handles its own entries, so up to N turns (of different
+        # conversations: the buffer keeps one in flight per conversation) run at once.
+        runtime.workers.append(
+            Consumer(
+                runtime.bus,
+                stream=names.CONV_TURNS,
+                group=names.GROUP_AGENT,
+                name=f"{runtime.consumer_name}-{n}",
+                handler=_turns(ctx),
+                batch=1,
+                block_ms=s.consumer_block_ms,
+                reclaim_idle_ms=s.reclaim_idle_ms,
+                max_deliveries=s.max_deliveries,
+            )
+        )
+    runtime.consume(names.CONV_CONTROL, names.GROUP_AGENT, _control(ctx))
+    runtime.consume(names.WA_OUTBOUND_RESULTS, names.GROUP_AGENT, _results(ctx))

@@ -1,0 +1,46 @@
+"""The agent's own tables (the checkpointer's tables are LangGraph's, see migration 0003)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+
+SCHEMA = "agent"
+metadata = MetaData(schema=SCHEMA)
+
+# Who answers each conversation, as the agent last learned from `conv.control`.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", String(200), primary_key=True),
+    Column("phone_number_id", String(100), nullable=False),
+    Column("wa_id", String(100), nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One row per finished turn: the exactly-once record (invariant 3).
+turns = Table(
+    "turns",
+    metadata,
+    Column("turn_id", Uuid, primary_key=True),
+    Column("conversation_id", String(200), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("outputs", Integer, nullable=False),
+    Column("handoff_reason", Text, nullable=True),
+    Column("completed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,120 @@
+"""Reads and writes of the agent's tables; callers own the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_agent.db.models import conversations, turns
+from baton_shared.events import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Who answers a conversation.
+
+    Attributes:
+        mode: ai, operator or pending_human (`resolved` reads as ai: the next message reopens).
+        epoch: the control epoch; AI messages carry it so the sender can fence them.
+    """
+
+    mode: Mode
+    epoch: int
+
+
+AI_CONTROL = Control(Mode.AI, 0)
+
+
+async def get_control(session: AsyncSession, conversation_id: str) -> Control:
+    """The conversation's control state; a conversation never seen is in `ai` mode, epoch 0."""
+    row = (
+        await session.execute(
+            select(conversations.c.mode, conversations.c.epoch).where(
+                conversations.c.conversation_id == conversation_id
+            )
+        )
+    ).first()
+    if row is None:
+        return AI_CONTROL
+    mode = Mode(row.mode) if row.mode in Mode._value2member_map_ else Mode.UNKNOWN
+    return Control(Mode.AI if mode is Mode.RESOLVED else mode, int(row.epoch))
+
+
+async def apply_control(
+    session: AsyncSession,
+    conversation_id: str,
+    *,
+    phone_number_id: str,
+    wa_id: str,
+    mode: Mode,
+    epoch: int,
+) -> bool:
+    """Store a control change unless a newer (or equal) epoch is already known."""
+    values = {
+        "phone_number_id": phone_number_id,
+        "wa_id": wa_id,
+        "mode": mode.value,
+        "epoch": epoch,
+    }
+    insert_row = insert(conversations).values(conversation_id=conversation_id, **values)
+    stmt = insert_row.on_conflict_do_update(
+        index_elements=[conversations.c.conversation_id],
+        set_={**values, "updated_at": func.now()},
+        where=conversations.c.epoch < insert_row.excluded.epoch,
+    ).returning(conversations.c.epoch)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def turn_done(session: AsyncSession, turn_id: uuid.UUID) -> bool:
+    """True when the turn is already in the turn log."""
+    found = await session.scalar(select(turns.c.turn_id).where(turns.c.turn_id == turn_id))
+    return found is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """A finished turn, for the turn log.
+
+    Attributes:
+        turn_id: the turn.
+        conversation_id: its conversation.
+        sequence: its position in the conversation.
+        mode: the mode it was processed in.
+        epoch: the control epoch it was processed under.
+        outcome: answered, recorded, handed_off or failed.
+        outputs: messages it sent.
+        handoff_reason: why it handed off, if it did.
+    """
+
+    turn_id: uuid.UUID
+    conversation_id: str
+    sequence: int
+    mode: str
+    epoch: int
+    outcome: str
+    outputs: int
+    handoff_reason: str | None
+
+
+async def log_turn(session: AsyncSession, record: TurnRecord) -> bool:
+    """Insert the turn into the log; False when it was already there (a repeat)."""
+    stmt = (
+        insert(turns)
+        .values(
+            turn_id=record.turn_id,
+            conversation_id=record.conversation_id,
+            sequence=record.sequence,
+            mode=record.mode,
+            epoch=record.epoch,
+            outcome=record.outcome,
+            outputs=record.outputs,
+            handoff_reason=record.handoff_reason,
+        )
+        .on_conflict_do_nothing()
+        .returning(turns.c.turn_id)
+    )
+    return (await session.execute(stmt)).first() is not None

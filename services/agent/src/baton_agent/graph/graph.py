@@ -1,0 +1,40 @@
+"""The conversation graph: route on the mode, then model ⇄ tools until an answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from baton_agent.config import AgentConfig
+from baton_agent.graph.nodes import Nodes, record, route_mode
+from baton_agent.graph.state import AgentState
+from baton_agent.settings import AgentSettings
+
+RECORD = "record"
+
+
+def build_graph(
+    model: BaseChatModel,
+    config: AgentConfig,
+    settings: AgentSettings,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the graph; one thread per conversation in `checkpointer`.
+
+    START ─(ai)→ model ─(tool calls)→ tools ─→ model ... → END
+          └(operator / pending_human)→ record → END
+    """
+    nodes = Nodes(model, config, settings)
+    builder = StateGraph(AgentState)
+    builder.add_node(RECORD, record)
+    builder.add_node("model", nodes.call_model)
+    builder.add_node("tools", nodes.run_tools)
+    builder.add_conditional_edges(START, route_mode, ["model", RECORD])
+    builder.add_edge(RECORD, END)
+    builder.add_conditional_edges("model", nodes.after_model, ["tools", END])
+    builder.add_conditional_edges("tools", nodes.after_tools, ["model", END])
+    return builder.compile(checkpointer=checkpointer)

@@ -1,0 +1,135 @@
+"""The graph's nodes: route on the mode, call the model (with retries), run its tools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.utils import trim_messages
+from langchain_core.runnables import Runnable
+
+from baton_agent.config import AgentConfig
+from baton_agent.graph import prompts, tools
+from baton_agent.graph.state import AgentState, Output
+from baton_agent.settings import AgentSettings
+from baton_agent.text import split_text
+
+log = logging.getLogger(__name__)
+
+
+class EmptyAnswerError(Exception):
+    """The model answered with neither text nor a tool call."""
+
+
+def text_outputs(text: str) -> list[Output]:
+    """Text outputs, split at sentence boundaries into WhatsApp-sized messages."""
+    return [Output(kind="text", text=part, link=None, caption=None) for part in split_text(text)]
+
+
+def route_mode(state: AgentState) -> Literal["model", "record"]:
+    """Answer in `ai` mode; only record the turn while a person holds the conversation."""
+    return "model" if state.get("mode", "ai") == "ai" else "record"
+
+
+def record(state: AgentState) -> dict[str, Any]:
+    """Nothing to do: the customer's messages are already in the thread."""
+    return {}
+
+
+class Nodes:
+    """The model and tool nodes, with the model, the configuration and the settings."""
+
+    def __init__(self, model: BaseChatModel, config: AgentConfig, settings: AgentSettings):
+        self.config = config
+        self.settings = settings
+        self.model: Runnable[Any, Any] = model.bind_tools(tools.declarations(config.catalogue))
+        self.prompt = SystemMessage(content=prompts.system_prompt(config))
+
+    def history(self, messages: list[AnyMessage]) -> list[BaseMessage]:
+        """The recent conversation, starting at a customer message (never mid tool call)."""
+        recent = trim_messages(
+            messages,
+            strategy="last",
+            token_counter=len,
+            max_tokens=self.settings.history_messages,
+            start_on="human",
+        )
+        return [self.prompt, *recent]
+
+    async def call_model(self, state: AgentState) -> dict[str, Any]:
+        """Ask the model; after the last failed try, apologise and hand off to a person."""
+        calls = state.get("model_calls", 0) + 1
+        outputs = list(state.get("outputs", []))
+        try:
+            answer = await self._invoke_with_retries(self.history(state["messages"]))
+        except Exception as exc:
+            log.error("model failed after %d tries: %s", self.settings.gemini_retries, exc)
+            apology = self.config.profile.apology
+            return {
+                "messages": [AIMessage(content=apology)],
+                "outputs": outputs + text_outputs(apology),
+                "handoff": f"the assistant could not answer ({type(exc).__name__})",
+                "failed": True,
+                "model_calls": calls,
+            }
+        return {
+            "messages": [answer],
+            "outputs": outputs + text_outputs(answer.text),
+            "model_calls": calls,
+        }
+
+    async def _invoke_with_retries(self, messages: list[BaseMessage]) -> AIMessage:
+        s = self.settings
+        for attempt in range(1, s.gemini_retries + 1):
+            try:
+                answer = await self.model.ainvoke(messages)
+                if not isinstance(answer, AIMessage):
+                    raise TypeError(f"unexpected model output {type(answer).__name__}")
+                if not answer.text.strip() and not answer.tool_calls:
+                    raise EmptyAnswerError("the model answered nothing")
+                return answer
+            except Exception as exc:
+                if attempt == s.gemini_retries:
+                    raise
+                delay = s.gemini_retry_backoff_seconds * 2 ** (attempt - 1)
+                log.warning("model call %d failed (%s); retrying in %.1fs", attempt, exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def run_tools(self, state: AgentState) -> dict[str, Any]:
+        """Run every tool call of the model's last answer."""
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        outputs = list(state.get("outputs", []))
+        handoff = state.get("handoff")
+        results: list[ToolMessage] = []
+        for call in last.tool_calls:
+            effect = tools.call_tool(call["name"], call["args"], self.config.catalogue)
+            outputs += effect.outputs
+            handoff = handoff or effect.handoff
+            results.append(
+                ToolMessage(content=effect.result, tool_call_id=call["id"] or "", name=call["name"])
+            )
+        return {"messages": results, "outputs": outputs, "handoff": handoff}
+
+    def after_model(self, state: AgentState) -> Literal["tools", "__end__"]:
+        """Run the tools the model called, if any."""
+        last = state["messages"][-1]
+        if state.get("failed") or not isinstance(last, AIMessage) or not last.tool_calls:
+            return "__end__"
+        return "tools"
+
+    def after_tools(self, state: AgentState) -> Literal["model", "__end__"]:
+        """Let the model read the tool results and answer, within the per-turn budget."""
+        if state.get("model_calls", 0) >= self.settings.max_model_calls:
+            return "__end__"
+        return "model"

@@ -1,0 +1,47 @@
+"""The state of one conversation's thread, checkpointed in PostgreSQL after every step."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class Output(TypedDict):
+    """One message the turn sends to the customer, in order.
+
+    Attributes:
+        kind: `text`, or the media type (image, video, audio, document).
+        text: the text, or the media's title for media.
+        link: the media's link.
+        caption: the media's caption.
+    """
+
+    kind: str
+    text: str
+    link: str | None
+    caption: str | None
+
+
+class AgentState(TypedDict, total=False):
+    """What the graph keeps per conversation; everything except `messages` is per turn.
+
+    Attributes:
+        messages: the whole conversation: customer turns, AI answers, tool calls and results,
+            operator messages. Messages with the same id replace each other (idempotent).
+        turn_id: the turn being (or last) processed.
+        mode: the conversation mode the turn was processed in.
+        outputs: the messages this turn sends, in order.
+        handoff: why the AI handed the conversation to a person in this turn, if it did.
+        failed: the model could not answer; the customer gets an apology.
+        model_calls: model calls made in this turn.
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    turn_id: str
+    mode: Literal["ai", "operator", "pending_human"]
+    outputs: list[Output]
+    handoff: str | None
+    failed: bool
+    model_calls: int

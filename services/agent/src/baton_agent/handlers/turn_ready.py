@@ -1,0 +1,66 @@
+"""`conv.turns` TurnReady: answer the turn (or only record it) exactly once."""
+
+from __future__ import annotations
+
+import logging
+
+from baton_agent.commands import outcome_of, turn_events
+from baton_agent.context import AgentContext
+from baton_agent.db import repo
+from baton_shared.db import add_to_outbox, claim_inbox
+from baton_shared.events import Mode, TurnReady, conversation_id_for
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "agent.turns"
+
+
+async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
+    """Run the graph, then log the turn and stage its events in one transaction.
+
+    A repeat (same event, or same turn in another event) changes nothing. A crash after the
+    graph but before the commit re-runs into the checkpoint, which returns the same outputs,
+    and the command ids depend only on (turn, position): the customer gets one answer.
+    """
+    turn = event.payload
+    conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
+    async with ctx.db.session() as session:
+        if await repo.turn_done(session, turn.turn_id):
+            await claim_inbox(session, CONSUMER, event.event_id)
+            return
+        control = await repo.get_control(session, conversation_id)
+
+    run = await ctx.threads.run_turn(conversation_id, turn, control.mode)
+
+    async with ctx.db.session() as session:
+        if not await claim_inbox(session, CONSUMER, event.event_id):
+            return
+        record = repo.TurnRecord(
+            turn_id=turn.turn_id,
+            conversation_id=conversation_id,
+            sequence=turn.sequence,
+            mode=control.mode.value,
+            epoch=control.epoch,
+            outcome=outcome_of(run, control).value,
+            outputs=len(run.outputs),
+            handoff_reason=run.handoff,
+        )
+        if not await repo.log_turn(session, record):
+            return  # another delivery of the same turn won the race
+        if run.handoff:
+            await repo.apply_control(
+                session,
+                conversation_id,
+                phone_number_id=turn.phone_number_id,
+                wa_id=turn.wa_id,
+                mode=Mode.PENDING_HUMAN,
+                epoch=control.epoch + 1,
+            )
+        await add_to_outbox(session, *turn_events(event, run, control))
+    log.info(
+        "turn %s of %s: %s, %d outputs",
+        turn.turn_id,
+        conversation_id,
+        record.outcome,
+        record.outputs,
+    )

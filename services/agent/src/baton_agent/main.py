@@ -1,0 +1,76 @@
+"""Wiring: settings → configuration, runtime, checkpointer, graph, consumers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from baton_agent.checkpointer import checkpoint_pool, open_checkpointer
+from baton_agent.config import ConfigFileError, load_config
+from baton_agent.consumer import register
+from baton_agent.context import AgentContext
+from baton_agent.graph.graph import build_graph
+from baton_agent.llm import build_model
+from baton_agent.runner import Threads
+from baton_agent.settings import AgentSettings
+from baton_shared.cli import run_cli
+from baton_shared.runtime import Runtime, build_app
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: AgentSettings) -> FastAPI:
+    """The agent app; configuration files are validated here, before anything starts."""
+    config = load_config(settings)
+    runtime = Runtime("agent", settings, "agent")
+    ctx = AgentContext(settings=settings, config=config, db=runtime.db)
+    pool = checkpoint_pool(settings.database_url, max_size=settings.concurrency + 4)
+    model = build_model(settings)
+
+    async def start_graph() -> None:
+        saver = await open_checkpointer(pool)
+        ctx.threads = Threads(build_graph(model, config, settings, saver))
+        where = settings.gemini_base_url or "Google's Gemini API"
+        log.info("agent answers with %s at %s", settings.gemini_model, where)
+
+    register(runtime, ctx)
+    app = build_app(runtime, title="Baton agent", on_start=[start_graph])
+    app.state.agent = ctx
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with inner(application):
+                yield
+        finally:
+            await pool.close()  # after the workers stopped
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def _create_app_or_exit(settings: AgentSettings) -> FastAPI:
+    try:
+        return create_app(settings)
+    except ConfigFileError as exc:  # a clear message, not a traceback
+        print(f"agent: invalid configuration file\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`baton-agent serve | migrate`."""
+    return run_cli(
+        "agent",
+        settings_cls=AgentSettings,
+        create_app=_create_app_or_exit,
+        migrations="baton_agent.db.migrations",
+        schema="agent",
+        port=lambda s: s.port,
+        argv=argv,
+    )

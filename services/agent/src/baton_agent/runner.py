@@ -1,0 +1,99 @@
+"""Running one turn through a conversation's graph, safe to repeat after a crash.
+
+The checkpoint remembers the turn: a repeat of a turn whose graph run finished reuses its
+outputs (no second model call, same answer), and a run that died mid-graph resumes from its
+last checkpoint. Operator messages enter the same thread without running the graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from baton_agent.graph.graph import RECORD
+from baton_agent.graph.state import AgentState, Output
+from baton_agent.transcript import operator_message, turn_message
+from baton_shared.events import Mode, OutboundOutcome, Turn
+
+_GRAPH_MODES: dict[Mode, Literal["ai", "operator", "pending_human"]] = {
+    Mode.AI: "ai",
+    Mode.PENDING_HUMAN: "pending_human",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRun:
+    """What the graph decided for a turn.
+
+    Attributes:
+        outputs: messages to send, in order.
+        handoff: why the conversation goes to a person, if it does.
+        failed: the model could not answer (the outputs hold the apology).
+    """
+
+    outputs: list[Output]
+    handoff: str | None
+    failed: bool
+
+
+def start_state(turn: Turn, mode: Mode) -> AgentState:
+    """The graph's input for a new turn: its messages, the mode, empty per-turn fields."""
+    return {
+        "messages": [turn_message(str(turn.turn_id), turn.messages)],
+        "turn_id": str(turn.turn_id),
+        # Any mode but ai (unknown included) keeps the AI silent.
+        "mode": _GRAPH_MODES.get(mode, "operator"),
+        "outputs": [],
+        "handoff": None,
+        "failed": False,
+        "model_calls": 0,
+    }
+
+
+class Threads:
+    """The conversation graph with one thread per conversation, one writer at a time."""
+
+    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
+        self.graph = graph
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @asynccontextmanager
+    async def _exclusive(self, conversation_id: str) -> AsyncIterator[RunnableConfig]:
+        # Turns of one conversation never overlap (the buffer's rule); operator messages may
+        # arrive meanwhile, and two writers on one thread would fork it.
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = self._locks[conversation_id] = asyncio.Lock()
+        async with lock:
+            yield {"configurable": {"thread_id": conversation_id}}
+
+    async def run_turn(self, conversation_id: str, turn: Turn, mode: Mode) -> TurnRun:
+        """Run (or finish, or re-read) the graph for `turn`."""
+        turn_id = str(turn.turn_id)
+        async with self._exclusive(conversation_id) as config:
+            snapshot = await self.graph.aget_state(config)
+            values: dict[str, Any] = snapshot.values or {}
+            if values.get("turn_id") == turn_id:
+                if snapshot.next:  # died mid-run: continue from the last checkpoint
+                    values = await self.graph.ainvoke(None, config)
+            else:
+                values = await self.graph.ainvoke(start_state(turn, mode), config)
+        return TurnRun(
+            outputs=list(values.get("outputs", [])),
+            handoff=values.get("handoff"),
+            failed=bool(values.get("failed")),
+        )
+
+    async def record_operator_message(self, conversation_id: str, outcome: OutboundOutcome) -> None:
+        """Add a message a person sent to the thread (idempotent by its command id)."""
+        async with self._exclusive(conversation_id) as config:
+            await self.graph.aupdate_state(
+                config, {"messages": [operator_message(outcome)]}, as_node=RECORD
+            )

@@ -1,0 +1,71 @@
+"""Agent settings: the Gemini client, the configuration files, and turn concurrency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from baton_shared.settings import BaseServiceSettings
+
+# The defaults shipped inside the package, so an installed wheel (the image) has them too.
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "defaults"
+
+
+class AgentSettings(BaseServiceSettings):
+    """Settings of the agent service.
+
+    Attributes:
+        port: HTTP port of `/health` and `/metrics` (`AGENT_PORT`).
+        google_api_key: Gemini API key (`GOOGLE_API_KEY`); any value works with the emulator.
+        gemini_model: model name (`GEMINI_MODEL`).
+        gemini_base_url: base URL of the Gemini API; unset means Google's (`GEMINI_BASE_URL`).
+        gemini_timeout_seconds: timeout of one model request (`GEMINI_TIMEOUT_SECONDS`).
+        gemini_retries: attempts per model call before the customer gets an apology
+            (`GEMINI_RETRIES`).
+        gemini_retry_backoff_seconds: first backoff between attempts, doubled each time
+            (`GEMINI_RETRY_BACKOFF_SECONDS`).
+        gemini_temperature: sampling temperature (`GEMINI_TEMPERATURE`).
+        system_prompt_file: the system prompt template (`AGENT_SYSTEM_PROMPT_FILE`).
+        business_profile_file: name, tone, hours, policies, languages
+            (`AGENT_BUSINESS_PROFILE_FILE`).
+        media_catalogue_file: media the agent may send, YAML or JSON
+            (`AGENT_MEDIA_CATALOGUE_FILE`).
+        history_messages: most recent thread messages shown to the model
+            (`AGENT_HISTORY_MESSAGES`).
+        max_model_calls: model calls per turn, tool rounds included (`AGENT_MAX_MODEL_CALLS`).
+        concurrency: turns processed at once by this process (`AGENT_CONCURRENCY`).
+        reclaim_idle_ms: a turn pending this long is taken over from a (dead) replica; longer
+            than the base default because a turn may legitimately wait on several slow model
+            calls, and a live turn must not be run twice at once (`RECLAIM_IDLE_MS`).
+    """
+
+    port: int = Field(8083, validation_alias="AGENT_PORT")
+    google_api_key: str = Field("", validation_alias="GOOGLE_API_KEY")
+    gemini_model: str = Field("gemini-2.5-flash", min_length=1, validation_alias="GEMINI_MODEL")
+    gemini_base_url: str | None = Field(None, validation_alias="GEMINI_BASE_URL")
+    gemini_timeout_seconds: float = Field(30.0, gt=0, validation_alias="GEMINI_TIMEOUT_SECONDS")
+    gemini_retries: int = Field(3, ge=1, le=10, validation_alias="GEMINI_RETRIES")
+    gemini_retry_backoff_seconds: float = Field(
+        1.0, ge=0, validation_alias="GEMINI_RETRY_BACKOFF_SECONDS"
+    )
+    gemini_temperature: float = Field(0.3, ge=0, le=2, validation_alias="GEMINI_TEMPERATURE")
+    system_prompt_file: Path = Field(
+        DEFAULT_CONFIG_DIR / "system_prompt.md", validation_alias="AGENT_SYSTEM_PROMPT_FILE"
+    )
+    business_profile_file: Path = Field(
+        DEFAULT_CONFIG_DIR / "business_profile.yaml",
+        validation_alias="AGENT_BUSINESS_PROFILE_FILE",
+    )
+    media_catalogue_file: Path = Field(
+        DEFAULT_CONFIG_DIR / "media_catalogue.yaml",
+        validation_alias="AGENT_MEDIA_CATALOGUE_FILE",
+    )
+    history_messages: int = Field(40, ge=2, le=1000, validation_alias="AGENT_HISTORY_MESSAGES")
+    max_model_calls: int = Field(4, ge=1, le=20, validation_alias="AGENT_MAX_MODEL_CALLS")
+    concurrency: int = Field(4, ge=1, le=256, validation_alias="AGENT_CONCURRENCY")
+    reclaim_idle_ms: int = Field(default=180_000, ge=10)
+
+    def secret_fields(self) -> tuple[str, ...]:
+        """The Gemini API key must be real outside development."""
+        return ("google_api_key",)

@@ -1,0 +1,73 @@
+"""What the model reads: customer messages as text, with clear descriptions of what it cannot
+see (stickers, reactions, attachments, unsupported messages), and operator messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from baton_shared.events import InboundMessage, MessageType, OutboundOutcome
+
+_ATTACHMENTS = {
+    MessageType.IMAGE: "an image",
+    MessageType.VIDEO: "a video",
+    MessageType.AUDIO: "an audio message",
+    MessageType.DOCUMENT: "a document",
+}
+
+
+def _location(raw: dict[str, Any]) -> str:
+    loc = raw.get("location") or {}
+    where = ", ".join(str(loc[k]) for k in ("name", "address") if loc.get(k))
+    coords = f"{loc.get('latitude')}, {loc.get('longitude')}"
+    return f"[The customer shared a location: {where + ' — ' if where else ''}{coords}]"
+
+
+def _contacts(raw: dict[str, Any]) -> str:
+    names = [
+        str((c.get("name") or {}).get("formatted_name") or "a contact")
+        for c in raw.get("contacts") or []
+    ]
+    return f"[The customer shared contact cards: {', '.join(names) or 'a contact'}]"
+
+
+def describe(message: InboundMessage) -> str:
+    """One customer message as text the model can read; never empty."""
+    kind, text = message.type, (message.text or "").strip()
+    if kind in (MessageType.TEXT, MessageType.BUTTON, MessageType.INTERACTIVE) and text:
+        return text
+    if kind in _ATTACHMENTS:
+        voice = message.media is not None and message.media.voice
+        what = "a voice note" if voice else _ATTACHMENTS[kind]
+        caption = f' with the caption "{text}"' if text else ""
+        return f"[The customer sent {what}{caption}; you cannot see or hear it]"
+    if kind is MessageType.STICKER:
+        return "[The customer sent a sticker]"
+    if kind is MessageType.REACTION:
+        if not text:
+            return "[The customer removed a reaction from an earlier message]"
+        return f"[The customer reacted with {text} to an earlier message]"
+    if kind is MessageType.LOCATION:
+        return _location(message.raw)
+    if kind is MessageType.CONTACTS:
+        return _contacts(message.raw)
+    if kind is MessageType.ORDER:
+        return "[The customer sent an order from the catalogue]"
+    if text:
+        return text
+    return f"[The customer sent a message WhatsApp cannot show here (type: {kind.value})]"
+
+
+def turn_message(turn_id: str, messages: list[InboundMessage]) -> HumanMessage:
+    """The customer's burst of messages as one user message, idempotent by turn id."""
+    body = "\n".join(describe(m) for m in messages) or "[The customer sent an empty message]"
+    return HumanMessage(content=body, id=f"turn:{turn_id}")
+
+
+def operator_message(outcome: OutboundOutcome) -> AIMessage:
+    """A message a human operator sent, idempotent by command id."""
+    operator = outcome.details.get("operator")
+    who = f"operator {operator}" if operator else "operator"
+    text = (outcome.text or f"[a {outcome.kind.value} message]").strip()
+    return AIMessage(content=f"({who}) {text}", id=f"operator:{outcome.command_id}")

@@ -1,0 +1,137 @@
+"""Turns through the whole agent: the real Gemini client against the emulator, real
+PostgreSQL and Redis, events in and out of the streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from baton_shared.events import (
+    Author,
+    InterventionRequested,
+    MessageRequested,
+    MessageType,
+    Mode,
+    OutboundKind,
+    TurnCompleted,
+    TurnOutcome,
+    TurnReady,
+    command_id_for,
+)
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+from .conftest import Gemini, RunningAgent, events, make_turn
+
+pytestmark = pytest.mark.integration
+
+
+async def finish(bus: Bus, turn: TurnReady) -> TurnCompleted:
+    """Publish the turn and wait for the agent to report it done."""
+    await bus.publish(turn)
+
+    async def done() -> list[TurnCompleted]:
+        return [
+            e
+            for e in await events(bus, names.CONV_TURNS_DONE)
+            if isinstance(e, TurnCompleted) and e.payload.turn_id == turn.payload.turn_id
+        ]
+
+    [completed] = await wait_until(done, timeout=30, what="TurnCompleted")
+    return completed
+
+
+async def sent(bus: Bus, turn: TurnReady) -> list[MessageRequested]:
+    """The outbound commands of `turn`; they are staged before TurnCompleted in the outbox."""
+    return [
+        e
+        for e in await events(bus, names.WA_OUTBOUND)
+        if isinstance(e, MessageRequested) and e.payload.turn_id == turn.payload.turn_id
+    ]
+
+
+async def test_plain_text_is_answered_once(agent: RunningAgent, bus: Bus, gemini: Gemini) -> None:
+    turn = make_turn("Hello, are you open on Sunday?")
+    completed = await finish(bus, turn)
+
+    [answer] = await sent(bus, turn)
+    command = answer.payload
+    assert command.text == "You said: Hello, are you open on Sunday?"
+    assert command.author is Author.AI
+    assert command.kind is OutboundKind.TEXT
+    assert command.command_id == command_id_for(str(turn.payload.turn_id), 0)
+    assert command.control_epoch == 0
+    assert command.to == turn.payload.wa_id
+    assert answer.correlation_id == turn.correlation_id
+    assert completed.payload.outcome is TurnOutcome.ANSWERED
+    assert completed.payload.outputs == 1
+    [request] = await gemini.requests()
+    assert request["model"] == "gemini-2.5-flash"
+    assert "Baton Coffee Roasters" in str(request["body"].get("systemInstruction"))
+
+
+async def test_unreadable_messages_reach_the_model_as_descriptions(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    turn = make_turn(
+        "", "👍", "hi", types=[MessageType.STICKER, MessageType.REACTION, MessageType.TEXT]
+    )
+    await finish(bus, turn)
+
+    [answer] = await sent(bus, turn)
+    assert answer.payload.text == (
+        "You said: [The customer sent a sticker]\n"
+        "[The customer reacted with 👍 to an earlier message]\nhi"
+    )
+
+
+async def test_sample_sends_catalogue_media(agent: RunningAgent, bus: Bus, gemini: Gemini) -> None:
+    turn = make_turn("Could you send me a sample picture?")
+    completed = await finish(bus, turn)
+
+    media, text = await sent(bus, turn)
+    assert media.payload.kind is OutboundKind.IMAGE
+    assert media.payload.media is not None
+    assert media.payload.media.link == "https://example.com/media/sample-box.jpg"
+    assert media.payload.command_id == command_id_for(str(turn.payload.turn_id), 0)
+    assert text.payload.text == "Done."  # the emulator's answer to a tool result
+    assert text.payload.command_id == command_id_for(str(turn.payload.turn_id), 1)
+    assert completed.payload.outcome is TurnOutcome.ANSWERED
+    assert len(await gemini.requests()) == 2
+
+
+async def test_human_request_hands_off_then_ai_stays_silent(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    turn = make_turn("I want to talk to a human")
+    completed = await finish(bus, turn)
+
+    assert completed.payload.outcome is TurnOutcome.HANDED_OFF
+    [notice] = await sent(bus, turn)
+    assert notice.payload.text == "Done."
+    [intervention] = await events(bus, names.CONV_CONTROL)
+    assert isinstance(intervention, InterventionRequested)
+    assert intervention.payload.mode is Mode.PENDING_HUMAN
+    assert intervention.payload.epoch == 1
+    assert intervention.payload.reason == "customer asked for a human"
+    assert intervention.conversation_id == turn.conversation_id
+
+    follow_up = make_turn("hello?", wa_id=turn.payload.wa_id)
+    completed = await finish(bus, follow_up)
+    assert completed.payload.outcome is TurnOutcome.RECORDED
+    assert await sent(bus, follow_up) == []
+    assert len(await gemini.requests()) == 2  # the follow-up never reached the model
+
+
+async def test_long_answer_is_split_at_sentences(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    sentence = "This is a fairly long sentence about our coffee roasting schedule. "
+    turn = make_turn(sentence * 70)  # ~4,700 characters, echoed back by the emulator
+    await finish(bus, turn)
+
+    parts = [m.payload.text or "" for m in await sent(bus, turn)]
+    assert len(parts) == 2
+    assert all(len(p) <= 4096 for p in parts)
+    assert parts[0].endswith("schedule.")
+    assert " ".join(parts) == f"You said: {sentence * 70}".strip()
