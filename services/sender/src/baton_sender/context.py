@@ -1,0 +1,46 @@
+"""What the sender's handlers and dispatcher share within one process."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from baton_sender.ratelimit import RateLimiter
+from baton_sender.settings import SenderSettings
+from baton_sender.whatsapp.client import WhatsAppClient
+from baton_shared.db import Database
+from baton_shared.streams.bus import Bus
+
+
+@dataclass
+class SenderContext:
+    """Settings, database, bus, the pooled WhatsApp client and the rate limiter.
+
+    Attributes:
+        work: set when new messages may be ready, so the dispatcher looks at once.
+    """
+
+    settings: SenderSettings
+    db: Database
+    bus: Bus
+    client: WhatsAppClient
+    limiter: RateLimiter
+    work: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def build(cls, settings: SenderSettings, db: Database, bus: Bus) -> SenderContext:
+        """The context of one process, with its one pooled WhatsApp client."""
+        client = WhatsAppClient(
+            settings.wa_graph_url,
+            settings.wa_api_version,
+            settings.wa_access_token,
+            timeout=settings.wa_http_timeout,
+            max_connections=max(10, settings.dispatch_concurrency),
+        )
+        limiter = RateLimiter(
+            bus,
+            number_mps=settings.wa_rate_limit_mps,
+            customer_per_minute=settings.customer_rate_per_minute,
+            customer_burst=settings.customer_burst,
+        )
+        return cls(settings=settings, db=db, bus=bus, client=client, limiter=limiter)

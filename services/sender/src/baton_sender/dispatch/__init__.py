@@ -1,0 +1,1 @@
+"""Sending queued messages: one in flight per customer, many customers at once."""

@@ -1,0 +1,140 @@
+"""The dispatcher's state changes: each one commits alone, results with their outbox event."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func
+
+from baton_sender.context import SenderContext
+from baton_sender.db import repo
+from baton_sender.results import outcome, result_event
+from baton_sender.status import OUTCOME_UNKNOWN, Status
+from baton_shared.db import add_to_outbox
+from baton_shared.events import (
+    DeliveryStatus,
+    MessageFailed,
+    MessageSent,
+    MessageSuppressed,
+    PlatformError,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def release(ctx: SenderContext, seq: int, delay: float, **fields: Any) -> None:
+    """Put a claimed message back in the queue, due after `delay` seconds (order is kept:
+    it stays the head of its customer's queue)."""
+    async with ctx.db.session() as session:
+        await repo.set_fields(
+            session,
+            seq,
+            status=Status.QUEUED,
+            lease_until=None,
+            not_before=func.now() + timedelta(seconds=delay),
+            **fields,
+        )
+
+
+async def begin_call(ctx: SenderContext, seq: int, attempts: int) -> None:
+    """Commit that the call is about to start: from here a crash leaves the outcome unknown."""
+    lease = timedelta(seconds=ctx.settings.wa_http_timeout + ctx.settings.claim_lease_seconds)
+    async with ctx.db.session() as session:
+        await repo.set_fields(
+            session, seq, status=Status.CALLING, attempts=attempts, lease_until=func.now() + lease
+        )
+
+
+async def sent(ctx: SenderContext, seq: int, wa_message_id: str | None) -> None:
+    """WhatsApp accepted the message: store its wamid and emit MessageSent."""
+    async with ctx.db.session() as session:
+        row = await repo.get(session, seq, lock=True)
+        if row is None:
+            return
+        current = Status(row.status)
+        if current in (Status.FAILED, Status.SUPPRESSED):  # a failed webhook overtook us
+            await repo.set_fields(
+                session, seq, wa_message_id=row.wa_message_id or wa_message_id, lease_until=None
+            )
+            return
+        status = current if current in (Status.DELIVERED, Status.READ) else Status.SENT
+        await repo.set_fields(
+            session,
+            seq,
+            status=status,
+            lease_until=None,
+            wa_message_id=row.wa_message_id or wa_message_id,
+        )
+        payload = outcome(row, wa_message_id=wa_message_id, status=DeliveryStatus.SENT)
+        await add_to_outbox(session, result_event(MessageSent, row, payload))
+
+
+async def failed(
+    ctx: SenderContext,
+    seq: int,
+    reason: str,
+    *,
+    error: PlatformError | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The message will not be sent: record why and emit MessageFailed."""
+    async with ctx.db.session() as session:
+        row = await repo.get(session, seq, lock=True)
+        if row is None or Status(row.status) not in (Status.QUEUED, Status.CLAIMED, Status.CALLING):
+            return
+        await repo.set_fields(
+            session,
+            seq,
+            status=Status.FAILED,
+            lease_until=None,
+            reason=reason,
+            error=error.model_dump(mode="json") if error else None,
+        )
+        payload = outcome(
+            row, status=DeliveryStatus.FAILED, reason=reason, error=error, details=details
+        )
+        await add_to_outbox(session, result_event(MessageFailed, row, payload))
+
+
+async def suppressed(ctx: SenderContext, seq: int, mode: str, epoch: int) -> None:
+    """An AI message lost the conversation to a human: record and emit MessageSuppressed."""
+    async with ctx.db.session() as session:
+        row = await repo.get(session, seq, lock=True)
+        if row is None or Status(row.status) not in (Status.CLAIMED, Status.CALLING):
+            return
+        await repo.set_fields(
+            session, seq, status=Status.SUPPRESSED, lease_until=None, reason="fenced"
+        )
+        details = {"mode": mode, "epoch": epoch, "command_epoch": row.control_epoch}
+        payload = outcome(row, reason="fenced", details=details)
+        await add_to_outbox(session, result_event(MessageSuppressed, row, payload))
+
+
+async def recover(ctx: SenderContext) -> int:
+    """Finish what dead workers left: re-queue stale claims, resolve stale calls.
+
+    A stale `claimed` message never reached WhatsApp: it is simply queued again. A stale
+    `calling` message may or may not have been sent (see `dispatch.send`); it is failed with
+    reason `outcome_unknown` rather than sent twice, and a status webhook for it (matched by
+    its callback data) turns it back into a sent message.
+    """
+    async with ctx.db.session() as session:
+        requeued = await repo.release_stale_claims(session)
+        stale = await repo.stale_calls(session)
+        for row in stale:
+            await repo.set_fields(
+                session, row.seq, status=Status.FAILED, lease_until=None, reason=OUTCOME_UNKNOWN
+            )
+            details = {
+                "explanation": "the sender stopped while calling WhatsApp; the message "
+                "may or may not have been delivered and is not re-sent"
+            }
+            payload = outcome(
+                row, status=DeliveryStatus.FAILED, reason=OUTCOME_UNKNOWN, details=details
+            )
+            await add_to_outbox(session, result_event(MessageFailed, row, payload))
+    if requeued or stale:
+        log.warning("recovered %d claimed and %d in-call messages", requeued, len(stale))
+    return requeued + len(stale)

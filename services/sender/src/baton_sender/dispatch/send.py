@@ -1,0 +1,186 @@
+"""Sending one claimed message, and what a crash at each point does.
+
+The steps, each a separate commit:
+
+1. `wa.outbound` handler: the command is recorded (`queued`), keyed by command id. A crash
+   before this commit leaves the stream entry pending: it is redelivered and recorded then.
+2. Dispatcher: the message is `claimed` (with a lease). Checks run: request body and limits,
+   the customer-service window, the token-error pause, rate limits. A crash here leaves a
+   `claimed` row whose lease runs out; it is queued again and sent later. Nothing was sent.
+3. `calling` is committed, then the fencing check reads the control state (one Redis round
+   trip), then the HTTP call goes out.
+4. The answer (wamid, or error) is recorded with its outbox event in one transaction.
+
+THE UNAVOIDABLE WINDOW is between the commit of step 3 and the commit of step 4: WhatsApp has
+no idempotency key, so a process that dies after its request left but before the answer was
+recorded cannot know whether the customer got the message. It lasts one Graph call (tens to
+hundreds of milliseconds) plus one small commit. The sender chooses at most once there: the
+recovery marks such a message failed with reason `outcome_unknown` (operators see it) instead
+of risking a duplicate, and WhatsApp's status webhook for it - matched through
+`biz_opaque_callback_data` - turns it back into `sent`/`delivered`/`read` if it did go out.
+Network errors without an answer are inside the same window; the issue asks to retry them,
+so a timeout after WhatsApp accepted a message can, rarely, send it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from baton_sender import keys, metrics
+from baton_sender.context import SenderContext
+from baton_sender.db import repo
+from baton_sender.dispatch import record
+from baton_sender.dispatch.backoff import retry_delay
+from baton_sender.fencing import fence_for
+from baton_sender.whatsapp.errors import (
+    WINDOW_CLOSED_CODE,
+    InvalidMessageError,
+    NetworkError,
+    WhatsAppError,
+)
+from baton_sender.whatsapp.payloads import WINDOW_FREE_KINDS, build_body
+from baton_shared.events import OutboundCommand, OutboundKind
+
+log = logging.getLogger(__name__)
+# Rate-limit waits up to this long are slept through; longer ones release the claim.
+MAX_INLINE_WAIT = 1.0
+NOT_MESSAGES = (OutboundKind.MARK_READ, OutboundKind.TYPING)
+
+
+async def send_one(ctx: SenderContext, seq: int) -> None:
+    """Take one claimed message through checks, the call, and the recording of its outcome."""
+    async with ctx.db.session() as session:
+        row = await repo.get(session, seq)
+    if row is None:
+        return
+    command = OutboundCommand.model_validate(row.command)
+    callback = f"{row.command_id}#{row.part}"
+    try:
+        body = build_body(command, None if command.kind in NOT_MESSAGES else callback)
+    except InvalidMessageError as exc:
+        metrics.OUTCOMES.labels("invalid", row.kind).inc()
+        await record.failed(ctx, seq, "invalid", details={"problem": str(exc)})
+        return
+    if not await _window_allows(ctx, row, command):
+        return
+    if not await _permits(ctx, row, command):
+        return
+    attempts = row.attempts + 1
+    await record.begin_call(ctx, seq, attempts)
+    fence = await fence_for(ctx.bus, row.conversation_id, row.author, row.control_epoch)
+    if fence is not None:
+        metrics.OUTCOMES.labels("suppressed", row.kind).inc()
+        await record.suppressed(ctx, seq, fence.mode, fence.epoch)
+        return
+    started = time.perf_counter()
+    try:
+        wamid = await ctx.client.send(row.phone_number_id, body)
+    except WhatsAppError as exc:
+        await _on_error(ctx, row, attempts, exc)
+        return
+    except NetworkError as exc:
+        await _retry_or_fail(ctx, row, attempts, None, {"network_error": str(exc)})
+        return
+    finally:
+        metrics.CALL_SECONDS.observe(time.perf_counter() - started)
+    metrics.OUTCOMES.labels("sent", row.kind).inc()
+    await record.sent(ctx, seq, wamid)
+
+
+async def _window_allows(ctx: SenderContext, row: Any, command: OutboundCommand) -> bool:
+    """False (after failing or re-queueing the message) when the window forbids sending now."""
+    if command.kind in WINDOW_FREE_KINDS:
+        return True
+    async with ctx.db.session() as session:
+        last = await repo.last_inbound(session, row.phone_number_id, row.recipient)
+    now = datetime.now(UTC)
+    window = timedelta(hours=ctx.settings.window_hours)
+    if last is not None and now - last < window:
+        return True
+    grace = timedelta(seconds=ctx.settings.window_grace_seconds)
+    if now - row.created_at < grace:
+        # The inbound message that (re)opened the window may still be on its way to us.
+        await record.release(ctx, row.seq, 1.0)
+        return False
+    metrics.OUTCOMES.labels("window_closed", row.kind).inc()
+    details = {
+        "last_inbound_at": last.isoformat() if last else None,
+        "window_hours": ctx.settings.window_hours,
+    }
+    await record.failed(ctx, row.seq, "window_closed", details=details)
+    return False
+
+
+async def _permits(ctx: SenderContext, row: Any, command: OutboundCommand) -> bool:
+    """Wait out short rate limits; release the claim on long ones or during a token pause."""
+    paused_ms = await ctx.bus.redis.pttl(ctx.bus.key(keys.auth_pause()))
+    if paused_ms > 0:
+        await record.release(ctx, row.seq, paused_ms / 1000)
+        return False
+    metrics.AUTH_PAUSED.set(0)
+    customer = None if command.kind in NOT_MESSAGES else row.recipient
+    while True:
+        wait = await ctx.limiter.take(row.phone_number_id, customer)
+        if wait <= 0:
+            return True
+        metrics.RATE_LIMITED.inc()
+        if wait > MAX_INLINE_WAIT:
+            await record.release(ctx, row.seq, wait)
+            return False
+        await asyncio.sleep(wait)
+
+
+async def _on_error(ctx: SenderContext, row: Any, attempts: int, exc: WhatsAppError) -> None:
+    if exc.token_error:
+        metrics.TOKEN_ERRORS.inc()
+        metrics.AUTH_PAUSED.set(1)
+        pause = ctx.settings.auth_pause_seconds
+        log.error(
+            "ALERT: WhatsApp refused the access token (%s); pausing sends %.0fs", exc.code, pause
+        )
+        await ctx.bus.redis.set(ctx.bus.key(keys.auth_pause()), "1", px=max(1, int(pause * 1000)))
+        # The call did not count against the message: the token is at fault, not the message.
+        await record.release(ctx, row.seq, pause, attempts=attempts - 1)
+        return
+    details = {"http_status": exc.http_status}
+    if exc.transient:
+        await _retry_or_fail(ctx, row, attempts, exc, details)
+        return
+    reason = "window_closed" if exc.code == WINDOW_CLOSED_CODE else "rejected"
+    metrics.OUTCOMES.labels(reason, row.kind).inc()
+    await record.failed(ctx, row.seq, reason, error=exc.as_platform_error(), details=details)
+
+
+async def _retry_or_fail(
+    ctx: SenderContext,
+    row: Any,
+    attempts: int,
+    exc: WhatsAppError | None,
+    details: dict[str, Any],
+) -> None:
+    code = exc.code if exc else None
+    if attempts >= ctx.settings.max_attempts:
+        metrics.OUTCOMES.labels("retries_exhausted", row.kind).inc()
+        await record.failed(
+            ctx,
+            row.seq,
+            "retries_exhausted",
+            error=exc.as_platform_error() if exc else None,
+            details=details | {"attempts": attempts},
+        )
+        return
+    metrics.RETRIES.labels(str(code) if code is not None else "network").inc()
+    s = ctx.settings
+    delay = retry_delay(attempts, base=s.retry_base_seconds, cap=s.retry_max_seconds, code=code)
+    log.warning(
+        "transient failure %s for %s (attempt %d); retry in %.1fs",
+        code or details,
+        row.command_id,
+        attempts,
+        delay,
+    )
+    await record.release(ctx, row.seq, delay)

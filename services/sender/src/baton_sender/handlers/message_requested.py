@@ -1,0 +1,63 @@
+"""`wa.outbound` MessageRequested: record the command; the dispatcher sends it.
+
+Recording is the claim: once this transaction commits, the command id is known and a repeated
+command (redelivery, or a producer retrying) inserts nothing and is never sent twice. Texts
+longer than WhatsApp's 4,096 characters become several parts, sent in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from baton_sender.context import SenderContext
+from baton_sender.db import repo
+from baton_sender.status import Status
+from baton_sender.whatsapp.limits import split_text
+from baton_shared.db import claim_inbox
+from baton_shared.events import Event, MessageRequested, OutboundKind, conversation_id_for
+from baton_shared.streams.consumer import Delivery
+
+log = logging.getLogger(__name__)
+CONSUMER = "sender.outbound"
+
+
+def message_rows(event: MessageRequested) -> list[dict[str, Any]]:
+    """The message rows of one command (several only for over-long texts)."""
+    command = event.payload
+    texts: list[str | None] = [command.text]
+    if command.kind is OutboundKind.TEXT and command.text:
+        texts = list(split_text(command.text))
+    base = command.model_dump(mode="json")
+    conversation = event.conversation_id or conversation_id_for(command.phone_number_id, command.to)
+    return [
+        {
+            "command_id": command.command_id,
+            "part": index,
+            "parts": len(texts),
+            "phone_number_id": command.phone_number_id,
+            "recipient": command.to,
+            "conversation_id": conversation,
+            "author": command.author.value,
+            "kind": command.kind.value,
+            "text": text,
+            "control_epoch": command.control_epoch,
+            "command": base | {"text": text},
+            "request_event": event.model_dump_json(),
+            "status": Status.QUEUED,
+        }
+        for index, text in enumerate(texts)
+    ]
+
+
+async def handle(ctx: SenderContext, event: Event, delivery: Delivery) -> None:
+    """Record a send command once; wake the dispatcher."""
+    if not isinstance(event, MessageRequested):
+        return
+    async with ctx.db.session() as session:
+        if not await claim_inbox(session, CONSUMER, event.event_id):
+            return
+        added = await repo.add_messages(session, message_rows(event))
+    if not added:
+        log.info("command %s already recorded; not sending again", event.payload.command_id)
+    ctx.work.set()

@@ -1,0 +1,18 @@
+"""The sender's own Redis key names (the shared ones are in `baton_shared.streams.names`)."""
+
+from __future__ import annotations
+
+
+def number_bucket(phone_number_id: str) -> str:
+    """Token bucket of one business number's throughput (messages per second)."""
+    return f"sender:rate:number:{phone_number_id}"
+
+
+def customer_bucket(phone_number_id: str, customer: str) -> str:
+    """Token bucket of the pair rate between one business number and one customer."""
+    return f"sender:rate:pair:{phone_number_id}:{customer}"
+
+
+def auth_pause() -> str:
+    """Set (with a TTL) after a token error: every replica pauses sending until it expires."""
+    return "sender:auth-paused"

@@ -1,0 +1,26 @@
+"""The sender's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+OUTCOMES = Counter(
+    "baton_sender_messages_total",
+    "Outbound messages by final outcome of the send step",
+    ["outcome", "kind"],
+)
+RETRIES = Counter(
+    "baton_sender_retries_total", "Transient failures scheduled for a retry", ["code"]
+)
+TOKEN_ERRORS = Counter(
+    "baton_sender_token_errors_total",
+    "ALERT: WhatsApp refused the access token (190); sending pauses until it is fixed",
+)
+AUTH_PAUSED = Gauge(
+    "baton_sender_auth_paused", "1 while sending is paused after a token error, else 0"
+)
+RATE_LIMITED = Counter(
+    "baton_sender_rate_limited_total", "Sends delayed by the sender's own rate limits"
+)
+CALL_SECONDS = Histogram("baton_sender_call_seconds", "Latency of Graph API send calls")
+IN_FLIGHT = Gauge("baton_sender_in_flight", "Messages being sent by this replica")

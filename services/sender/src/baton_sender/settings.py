@@ -1,0 +1,52 @@
+"""Settings of the sender service, read from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from baton_shared.settings import BaseServiceSettings
+
+
+class SenderSettings(BaseServiceSettings):
+    """Environment of the sender.
+
+    Attributes:
+        port: HTTP port of `/health` and `/metrics` (`SENDER_PORT`).
+        wa_graph_url: base URL of the Graph API, or of the emulator (`WA_GRAPH_URL`).
+        wa_api_version: Graph API version in every request path (`WA_API_VERSION`).
+        wa_access_token: bearer token of the business (`WA_ACCESS_TOKEN`), a secret.
+        wa_http_timeout: seconds before a Graph call gives up.
+        wa_rate_limit_mps: messages per second per business number (WhatsApp: 80 to 1,000).
+        customer_rate_per_minute: sustained messages per minute to one customer (pair rate).
+        customer_burst: messages one customer may get in a burst before pacing starts.
+        max_attempts: calls per message before a transient error becomes a failure.
+        retry_base_seconds: first backoff delay; doubles per attempt, with jitter.
+        retry_max_seconds: longest backoff delay.
+        auth_pause_seconds: how long every send pauses after a token error (190).
+        window_hours: the customer-service window after the customer's last message.
+        window_grace_seconds: how long a free-form message waits for the inbound event that
+            opened its window before it counts as outside the window.
+        dispatch_concurrency: customers served in parallel by one replica.
+        claim_lease_seconds: a claimed message not finished in this time is recovered.
+    """
+
+    port: int = Field(default=8084, validation_alias="SENDER_PORT")
+    wa_graph_url: str = "https://graph.facebook.com"
+    wa_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
+    wa_access_token: str = ""
+    wa_http_timeout: float = Field(default=20.0, gt=0)
+    wa_rate_limit_mps: int = Field(default=80, ge=1, le=1000)
+    customer_rate_per_minute: float = Field(default=10.0, gt=0)
+    customer_burst: int = Field(default=10, ge=1, le=45)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    retry_base_seconds: float = Field(default=1.0, ge=0)
+    retry_max_seconds: float = Field(default=300.0, ge=0)
+    auth_pause_seconds: float = Field(default=60.0, ge=0)
+    window_hours: float = Field(default=24.0, gt=0)
+    window_grace_seconds: float = Field(default=15.0, ge=0)
+    dispatch_concurrency: int = Field(default=32, ge=1, le=1000)
+    claim_lease_seconds: float = Field(default=60.0, gt=0)
+
+    def secret_fields(self) -> tuple[str, ...]:
+        """The access token must be real outside development."""
+        return ("wa_access_token",)

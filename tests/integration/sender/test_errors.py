@@ -1,0 +1,111 @@
+"""WhatsApp's errors: transient ones are retried, permanent ones fail clearly, token errors pause."""
+
+from __future__ import annotations
+
+import pytest
+
+from baton_sender import keys, metrics
+from baton_sender.context import SenderContext
+from baton_shared.events import MessageFailed, MessageSent
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+from .conftest import Emulator, command, message_rows, new_customer, open_window, results
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("code", [131000, 130429, 131016, 133004])
+async def test_transient_errors_are_retried_until_sent(
+    ctx: SenderContext, bus: Bus, emulator: Emulator, code: int
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(to=to, code=code, count=2)
+    event = command(to, text="persist")
+    await bus.publish(event)
+
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id))
+    assert isinstance(done, MessageSent)
+    assert done.payload.details["attempts"] == 3
+    assert len(await emulator.messages(to)) == 1
+
+
+async def test_transient_errors_give_up_after_max_attempts(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(to=to, code=131016, count=50)
+    event = command(to)
+    await bus.publish(event)
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id), timeout=20)
+    assert isinstance(done, MessageFailed)
+    assert done.payload.reason == "retries_exhausted"
+    assert done.payload.error is not None
+    assert done.payload.error.code == 131016
+    assert done.payload.details["attempts"] == ctx.settings.max_attempts
+
+
+@pytest.mark.parametrize("code", [131026, 131051, 132001])
+async def test_permanent_errors_fail_at_once_with_code_and_details(
+    ctx: SenderContext, bus: Bus, emulator: Emulator, code: int
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(to=to, code=code)
+    event = command(to)
+    await bus.publish(event)
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id))
+    assert isinstance(done, MessageFailed)
+    assert done.payload.reason == "rejected"
+    assert done.payload.error is not None
+    assert done.payload.error.code == code
+    assert done.payload.error.details
+    assert done.payload.details["attempts"] == 1
+
+
+async def test_synchronous_window_error_is_reported_as_window_closed(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)  # we think it is open; WhatsApp disagrees
+    await emulator.fault(to=to, code=131047)
+    event = command(to)
+    await bus.publish(event)
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id))
+    assert isinstance(done, MessageFailed)
+    assert done.payload.reason == "window_closed"
+
+
+async def test_token_error_raises_alert_and_pauses_sending(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    before = metrics.TOKEN_ERRORS._value.get()
+    await emulator.fault(to=to, code=190, count=1)
+    first = command(to, text="first")
+    second = command(to, text="second")
+    await bus.publish(first)
+    await bus.publish(second)
+
+    async def paused() -> bool:
+        return bool(await bus.redis.exists(bus.key(keys.auth_pause())))
+
+    await wait_until(paused, what="sending paused")
+    await wait_until(lambda: message_rows(ctx, second.payload.command_id))
+    assert metrics.TOKEN_ERRORS._value.get() == before + 1
+    rows = await message_rows(ctx, first.payload.command_id)
+    assert (rows[0].status, rows[0].attempts) == ("queued", 0)  # kept, not failed
+    assert await results(bus) == []
+    assert await emulator.messages(to) == []
+
+    await bus.redis.delete(bus.key(keys.auth_pause()))  # the token was fixed
+    async with ctx.db.session() as session:  # and the operator does not want to wait
+        from sqlalchemy import text
+
+        await session.execute(text("UPDATE messages SET not_before = NULL"))
+    ctx.work.set()
+    await wait_until(lambda: results(bus, second.payload.command_id), timeout=15)
+    assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["first", "second"]

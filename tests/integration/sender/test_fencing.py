@@ -1,0 +1,91 @@
+"""Invariant 4: after a takeover, no AI-authored message reaches the customer until handback."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from baton_sender.context import SenderContext
+from baton_shared.events import Author, MessageSent, MessageSuppressed, conversation_id_for
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+from .conftest import (
+    PHONE_NUMBER_ID,
+    Emulator,
+    command,
+    message_rows,
+    new_customer,
+    open_window,
+    results,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def take_over(bus: Bus, to: str, epoch: int, mode: str = "operator") -> None:
+    """What the operator-api writes before a takeover returns 200."""
+    key = bus.key(names.control_state(conversation_id_for(PHONE_NUMBER_ID, to)))
+    await bus.redis.hset(key, mapping={"mode": mode, "epoch": str(epoch), "operator": "ana"})
+
+
+async def test_ai_message_after_takeover_is_suppressed(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await take_over(bus, to, epoch=2)
+    ai = command(to, author=Author.AI, control_epoch=1, text="AI answer")
+    operator = command(to, author=Author.OPERATOR, text="Operator here")
+    await bus.publish(ai)
+    await bus.publish(operator)
+
+    await wait_until(lambda: results(bus, operator.payload.command_id))
+    (event,) = await results(bus, ai.payload.command_id)
+    assert isinstance(event, MessageSuppressed)
+    assert event.payload.reason == "fenced"
+    assert event.payload.details["mode"] == "operator"
+    assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["Operator here"]
+    rows = await message_rows(ctx, ai.payload.command_id)
+    assert rows[0].status == "suppressed"
+
+
+async def test_ai_message_with_stale_epoch_is_suppressed_after_handback(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await take_over(bus, to, epoch=3, mode="ai")  # handed back: AI again, but a newer epoch
+    stale = command(to, author=Author.AI, control_epoch=1, text="stale")
+    fresh = command(to, author=Author.AI, control_epoch=3, text="fresh")
+    await bus.publish(stale)
+    await bus.publish(fresh)
+    done = await wait_until(lambda: results(bus, fresh.payload.command_id))
+    assert isinstance(done[0], MessageSent)
+    assert isinstance((await results(bus, stale.payload.command_id))[0], MessageSuppressed)
+    assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["fresh"]
+
+
+async def test_takeover_landing_while_ai_messages_are_queued(
+    ctx: SenderContext, bus: Bus, emulator: Emulator, redis: Redis
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(to=to, delay_ms=400, count=1)  # the first call hangs a little
+    queued = [command(to, author=Author.AI, control_epoch=0, text=f"part {n}") for n in range(3)]
+    for event in queued:
+        await bus.publish(event)
+
+    async def first_call_in_flight() -> bool:
+        response = await emulator.http.get("/_emulator/faults")
+        return not [f for f in response.json()["faults"] if f.get("to") == to]
+
+    await wait_until(first_call_in_flight, what="first call reached WhatsApp")
+    await take_over(bus, to, epoch=1)  # the takeover returns 200 now
+    last = queued[-1].payload.command_id
+    await wait_until(lambda: results(bus, last), what="last AI message resolved")
+
+    outcomes = [type((await results(bus, e.payload.command_id))[0]) for e in queued]
+    assert outcomes == [MessageSent, MessageSuppressed, MessageSuppressed]
+    assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["part 0"]

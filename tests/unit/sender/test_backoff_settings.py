@@ -1,0 +1,33 @@
+"""Backoff with jitter, and settings that refuse a placeholder token in production."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from baton_sender.dispatch.backoff import retry_delay
+from baton_sender.settings import SenderSettings
+
+
+def test_backoff_doubles_with_jitter_and_cap() -> None:
+    rng = random.Random(7)
+    delays = [retry_delay(n, base=1, cap=10, rng=rng) for n in range(1, 7)]
+    for attempt, delay in enumerate(delays, start=1):
+        full = min(10, 2 ** (attempt - 1))
+        assert full / 2 <= delay <= full
+
+
+def test_pair_rate_backoff_follows_four_to_the_x() -> None:
+    rng = random.Random(1)
+    assert 8 <= retry_delay(3, base=1, cap=100, code=131056, rng=rng) <= 16
+
+
+def test_placeholder_token_refused_outside_development() -> None:
+    url = "postgresql+asyncpg://u:p@localhost/db"
+    with pytest.raises(ValidationError, match="WA_ACCESS_TOKEN"):
+        SenderSettings(database_url=url, baton_env="production", wa_access_token="dev-token")
+    ok = SenderSettings(database_url=url, baton_env="test")
+    assert (ok.port, ok.wa_api_version, ok.wa_rate_limit_mps) == (8084, "v21.0", 80)
+    assert ok.wa_graph_url == "https://graph.facebook.com"
