@@ -1,0 +1,145 @@
+"""Operator actions: takeover, handback, resolve. Each changes the control state and stages
+its `conv.control` event in one transaction, then writes the fencing copy in Redis before
+the caller answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_operator_api import control
+from baton_operator_api.api.schemas import CustomerRef
+from baton_operator_api.context import PRODUCER, ServiceContext
+from baton_operator_api.control import ControlState
+from baton_operator_api.db import operators, repo
+from baton_operator_api.db.operators import Operator
+from baton_operator_api.errors import NotFoundError, UnprocessableError
+from baton_shared.db import add_to_outbox
+from baton_shared.events import (
+    ControlChange,
+    ConversationHandedBack,
+    ConversationResolved,
+    ConversationTakenOver,
+    Event,
+    conversation_id_for,
+)
+
+Decide = Callable[[ControlState], ControlState | None]
+
+
+async def locate(session: AsyncSession, ref: CustomerRef, *, create: bool = False) -> str:
+    """The conversation id a request names; with `create`, a new one on a given number."""
+    rows = await repo.find_by_customer(session, ref.customer, ref.phone_number_id)
+    if len(rows) == 1:
+        return str(rows[0].id)
+    if len(rows) > 1:
+        numbers = ", ".join(r.phone_number_id for r in rows)
+        raise UnprocessableError(
+            f"customer {ref.customer} has conversations on several numbers ({numbers})",
+            code="phone_number_id_required",
+            hint="add phone_number_id to the request",
+        )
+    if create and ref.phone_number_id:
+        conversation_id = conversation_id_for(ref.phone_number_id, ref.customer)
+        await repo.ensure(session, conversation_id, ref.phone_number_id, ref.customer)
+        return conversation_id
+    raise NotFoundError(f"no conversation with customer {ref.customer}")
+
+
+async def change(
+    ctx: ServiceContext,
+    actor: Operator,
+    conversation_id: str | None,
+    ref: CustomerRef | None,
+    *,
+    action: str,
+    decide: Decide,
+    event_cls: type[Event],
+    reason: str | None,
+    waiting: str = "keep",
+    create: bool = False,
+) -> Row[Any]:
+    """Apply one control action under the conversation's row lock; returns the new row."""
+    async with ctx.db.session() as session:
+        if conversation_id is None:
+            assert ref is not None
+            conversation_id = await locate(session, ref, create=create)
+        row = await repo.lock(session, conversation_id)
+        if row is None:
+            raise NotFoundError(f"no conversation {conversation_id}")
+        new = decide(repo.state_of(row))
+        if new is not None:
+            await repo.save_control(session, conversation_id, new, reason=reason, waiting=waiting)
+            payload = ControlChange(
+                phone_number_id=row.phone_number_id,
+                wa_id=row.wa_id,
+                mode=new.mode,
+                epoch=new.epoch,
+                operator=new.operator,
+                reason=reason,
+            )
+            event = event_cls.create(payload, producer=PRODUCER, conversation_id=conversation_id)
+            await add_to_outbox(session, event)
+        await operators.audit(
+            session, actor.name, action, conversation_id, changed=new is not None, reason=reason
+        )
+        row = await repo.get(session, conversation_id)
+    assert row is not None
+    # After the commit and before the answer: a 200 means the sender's fence already sees it.
+    # The write is compare-and-set on the epoch, so racing writers cannot regress it.
+    if row.epoch > 0:
+        await ctx.fence.write(conversation_id, repo.state_of(row))
+    return row
+
+
+async def takeover(
+    ctx: ServiceContext, actor: Operator, ref: CustomerRef, *, reason: str | None, force: bool
+) -> Row[Any]:
+    """The calling operator takes the conversation over."""
+    return await change(
+        ctx,
+        actor,
+        None,
+        ref,
+        action="takeover",
+        decide=lambda s: control.decide_takeover(s, actor.name, actor.role, force=force),
+        event_cls=ConversationTakenOver,
+        reason=reason,
+        create=True,
+    )
+
+
+async def handback(
+    ctx: ServiceContext, actor: Operator, ref: CustomerRef, *, note: str | None
+) -> Row[Any]:
+    """Hand the conversation back to the AI."""
+    return await change(
+        ctx,
+        actor,
+        None,
+        ref,
+        action="handback",
+        decide=lambda s: control.decide_handback(s, actor.name, actor.role),
+        event_cls=ConversationHandedBack,
+        reason=note,
+    )
+
+
+async def resolve(
+    ctx: ServiceContext, actor: Operator, conversation_id: str, *, note: str | None
+) -> Row[Any]:
+    """Mark the conversation resolved (the next customer message reopens it to the AI)."""
+    return await change(
+        ctx,
+        actor,
+        conversation_id,
+        None,
+        action="resolve",
+        decide=lambda s: control.decide_resolve(s, actor.name, actor.role),
+        event_cls=ConversationResolved,
+        reason=note,
+        waiting="clear",
+    )

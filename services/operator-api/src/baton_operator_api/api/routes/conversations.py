@@ -1,0 +1,85 @@
+"""The needs-attention queue, one conversation, its transcript, and resolving it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from baton_operator_api import actions
+from baton_operator_api.api.deps import Context, CurrentOperator, SessionDep
+from baton_operator_api.api.schemas import (
+    ConversationOut,
+    ConversationPage,
+    MessageOut,
+    MessagePage,
+    ResolveIn,
+)
+from baton_operator_api.db import queries, repo, transcript
+from baton_operator_api.errors import NotFoundError
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+ConversationId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("", response_model=ConversationPage)
+async def list_conversations(
+    session: SessionDep,
+    _: CurrentOperator,
+    mode: Literal["ai", "operator", "pending_human", "resolved"] | None = None,
+    needs_attention: bool | None = None,
+    operator: Annotated[str | None, Query(max_length=100)] = None,
+    updated_since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ConversationPage:
+    """Conversations, the customer who has waited longest first."""
+    rows = await queries.queue(
+        session,
+        mode=mode,
+        attention=needs_attention,
+        operator=operator,
+        updated_since=updated_since,
+        limit=limit,
+    )
+    return ConversationPage(items=[ConversationOut.model_validate(r) for r in rows])
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+async def get_conversation(
+    conversation_id: ConversationId, session: SessionDep, _: CurrentOperator
+) -> ConversationOut:
+    """One conversation."""
+    row = await repo.get(session, conversation_id)
+    if row is None:
+        raise NotFoundError(f"no conversation {conversation_id}")
+    return ConversationOut.model_validate(row)
+
+
+@router.get("/{conversation_id}/messages", response_model=MessagePage)
+async def get_messages(
+    conversation_id: ConversationId,
+    session: SessionDep,
+    _: CurrentOperator,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MessagePage:
+    """The transcript, oldest first, with each outbound message's delivery status."""
+    if await repo.get(session, conversation_id) is None:
+        raise NotFoundError(f"no conversation {conversation_id}")
+    rows = await transcript.page(session, conversation_id, after=after, limit=limit)
+    items = [MessageOut.model_validate(r) for r in rows]
+    return MessagePage(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+@router.post("/{conversation_id}/resolve", response_model=ConversationOut)
+async def resolve(
+    conversation_id: ConversationId,
+    ctx: Context,
+    me: CurrentOperator,
+    body: ResolveIn | None = None,
+) -> ConversationOut:
+    """Mark the conversation resolved; the customer's next message reopens it to the AI."""
+    row = await actions.resolve(ctx, me, conversation_id, note=body.note if body else None)
+    return ConversationOut.model_validate(row)

@@ -1,0 +1,222 @@
+"""Request and response bodies. Requests also accept the body shapes of the system existing
+users script against (`phone` for `wa_id`, `message` for `text`, media by `id` + `mime_type`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+CustomerId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[A-Za-z0-9._:-]{1,64}$")
+]
+PhoneNumberId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+MediaType = Literal["image", "video", "audio", "document", "sticker"]
+
+
+class CustomerRef(BaseModel):
+    """Which conversation: a customer, and the business number when they have several."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    wa_id: CustomerId | None = Field(None, description="the customer's WhatsApp id")
+    phone: CustomerId | None = Field(
+        None, description="compatibility alias of `wa_id` (a leading `+` is ignored)"
+    )
+    phone_number_id: PhoneNumberId | None = Field(
+        None, description="business number; needed only when the customer has several"
+    )
+
+    @model_validator(mode="after")
+    def _customer_given(self) -> Self:
+        if not (self.wa_id or self.phone):
+            raise ValueError("wa_id (or phone) is required")
+        return self
+
+    @property
+    def customer(self) -> str:
+        """The customer's wa_id, from either field."""
+        return str(self.wa_id or self.phone).lstrip("+")
+
+
+class TakeoverIn(CustomerRef):
+    """Take a conversation over from the AI (or, with `force`, from another operator)."""
+
+    reason: str | None = Field(None, max_length=500)
+    force: bool = Field(False, description="admins only: take it from another operator")
+
+
+class HandbackIn(CustomerRef):
+    """Hand a conversation back to the AI."""
+
+    note: str | None = Field(None, max_length=2000)
+
+
+class ResolveIn(BaseModel):
+    """Mark a conversation resolved."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    note: str | None = Field(None, max_length=2000)
+
+
+class MediaIn(BaseModel):
+    """An attachment by link or uploaded media id (`mime_type` is the compatibility shape)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: MediaType | None = None
+    link: Annotated[str, StringConstraints(pattern=r"^https://\S{1,2040}$")] | None = None
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,256}$")] | None = None
+    caption: str | None = Field(None, max_length=1024)
+    filename: str | None = Field(None, max_length=240)
+    mime_type: (
+        Annotated[str, StringConstraints(pattern=r"^[\w.+-]{1,64}/[\w.+-]{1,128}$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.link is None) == (self.id is None):
+            raise ValueError("media needs exactly one of link or id")
+        if self.type is None and self.mime_type is None:
+            raise ValueError("media needs a type (or a mime_type)")
+        return self
+
+    @property
+    def kind(self) -> MediaType:
+        """The media type, from `type` or derived from `mime_type`."""
+        if self.type is not None:
+            return self.type
+        major = str(self.mime_type).split("/", 1)[0]
+        if major in ("image", "video", "audio"):
+            return major  # type: ignore[return-value]
+        return "document"
+
+
+class TemplateLanguage(BaseModel):
+    """A template's language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(_[A-Za-z]{2,4})?$")]
+
+
+class TemplateIn(BaseModel):
+    """A WhatsApp message template (allowed outside the 24-hour window)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
+    language: TemplateLanguage
+    components: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+
+
+class OperatorMessageIn(CustomerRef):
+    """A message from the operator: text, media (with optional caption) or a template."""
+
+    text: str | None = Field(None, min_length=1, max_length=16_384)
+    message: str | None = Field(
+        None, min_length=1, max_length=16_384, description="compatibility alias of `text`"
+    )
+    media: MediaIn | None = None
+    template: TemplateIn | None = None
+
+    @model_validator(mode="after")
+    def _one_content(self) -> Self:
+        if self.template is not None and (self.body or self.media):
+            raise ValueError("a template cannot be combined with text or media")
+        if self.template is None and not (self.body or self.media):
+            raise ValueError("text (or message), media or template is required")
+        return self
+
+    @property
+    def body(self) -> str | None:
+        """The text, from either field."""
+        return self.text or self.message
+
+
+class ConversationOut(BaseModel):
+    """A conversation in the queue."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    wa_id: str
+    phone_number_id: str
+    customer_name: str | None
+    mode: str
+    epoch: int
+    needs_attention: bool
+    operator: str | None
+    mode_reason: str | None
+    last_message_at: datetime | None
+    last_inbound_at: datetime | None
+    waiting_since: datetime | None
+    updated_at: datetime
+
+
+class ConversationPage(BaseModel):
+    """Conversations, longest waiting first."""
+
+    items: list[ConversationOut]
+
+
+class MessageOut(BaseModel):
+    """One message of a transcript."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    direction: Literal["in", "out"]
+    author: str
+    kind: str
+    text: str | None
+    status: str | None
+    reason: str | None
+    operator: str | None
+    wa_message_id: str | None
+    command_id: str | None
+    occurred_at: datetime
+
+
+class MessagePage(BaseModel):
+    """A page of a transcript; pass `next_after` as `after` for the next page."""
+
+    items: list[MessageOut]
+    next_after: int | None
+
+
+class CommandAccepted(BaseModel):
+    """An operator message accepted for sending."""
+
+    command_id: str
+    conversation_id: str
+    status: Literal["accepted"] = "accepted"
+
+
+class OperatorIn(BaseModel):
+    """A new operator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,100}$")]
+    role: Literal["admin", "operator"] = "operator"
+
+
+class OperatorCreated(BaseModel):
+    """A created operator and its token, shown once."""
+
+    name: str
+    role: str
+    token: str
+
+
+class OperatorOut(BaseModel):
+    """An operator."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    role: str
+    active: bool

@@ -1,0 +1,32 @@
+"""What request handlers and stream handlers share: runtime, settings, fence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from baton_operator_api.fencing import Fence
+from baton_operator_api.settings import OperatorApiSettings
+from baton_shared.db import Database
+from baton_shared.runtime import Runtime
+
+PRODUCER = "operator-api"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """The operator-api's shared resources.
+
+    Attributes:
+        runtime: database, bus and workers.
+        settings: this service's settings.
+        fence: the Redis fencing state writer.
+    """
+
+    runtime: Runtime
+    settings: OperatorApiSettings
+    fence: Fence
+
+    @property
+    def db(self) -> Database:
+        """The operator schema's database."""
+        return self.runtime.db

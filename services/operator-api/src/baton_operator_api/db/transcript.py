@@ -1,0 +1,111 @@
+"""The transcript read model: customer, AI and operator messages with delivery status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, case, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_operator_api.db.models import messages as m
+
+# Delivery status only moves forward; failed and suppressed are final.
+STATUS_RANK = {"requested": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "suppressed": 4}
+
+
+async def add_inbound(
+    session: AsyncSession,
+    conversation_id: str,
+    *,
+    wa_message_id: str,
+    kind: str,
+    text: str | None,
+    at: datetime,
+) -> bool:
+    """Record a customer message once per WhatsApp id; False when it was already there."""
+    stmt = (
+        insert(m)
+        .values(
+            conversation_id=conversation_id,
+            direction="in",
+            author="customer",
+            kind=kind,
+            text=text,
+            wa_message_id=wa_message_id,
+            status="received",
+            occurred_at=at,
+        )
+        .on_conflict_do_nothing(
+            index_elements=[m.c.wa_message_id], index_where=m.c.direction == "in"
+        )
+        .returning(m.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def upsert_outbound(
+    session: AsyncSession,
+    conversation_id: str,
+    *,
+    command_id: str,
+    author: str,
+    kind: str,
+    status: str,
+    at: datetime,
+    text: str | None = None,
+    wa_message_id: str | None = None,
+    reason: str | None = None,
+    operator: str | None = None,
+    latency_ms: int | None = None,
+) -> None:
+    """Record an outbound message or move its status forward (never backward)."""
+    rank = STATUS_RANK.get(status, -1)
+    stmt = insert(m).values(
+        conversation_id=conversation_id,
+        direction="out",
+        author=author,
+        kind=kind,
+        text=text,
+        command_id=command_id,
+        wa_message_id=wa_message_id,
+        status=status,
+        status_rank=max(rank, 0),
+        reason=reason,
+        operator=operator,
+        latency_ms=latency_ms,
+        occurred_at=at,
+    )
+    ex = stmt.excluded
+    newer = ex.status_rank > m.c.status_rank
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[m.c.command_id],
+            index_where=m.c.direction == "out",
+            set_={
+                "status": case((newer, ex.status), else_=m.c.status),
+                "status_rank": func.greatest(m.c.status_rank, ex.status_rank),
+                "reason": case((newer, func.coalesce(ex.reason, m.c.reason)), else_=m.c.reason),
+                "wa_message_id": func.coalesce(m.c.wa_message_id, ex.wa_message_id),
+                "text": func.coalesce(m.c.text, ex.text),
+                "author": case((m.c.author == "unknown", ex.author), else_=m.c.author),
+                "operator": func.coalesce(m.c.operator, ex.operator),
+                "latency_ms": func.coalesce(m.c.latency_ms, ex.latency_ms),
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
+async def page(
+    session: AsyncSession, conversation_id: str, *, after: int, limit: int
+) -> list[Row[Any]]:
+    """Messages of a conversation after message id `after`, oldest first."""
+    query = (
+        select(m)
+        .where(m.c.conversation_id == conversation_id, m.c.id > after)
+        .order_by(m.c.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())

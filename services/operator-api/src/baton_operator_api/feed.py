@@ -1,0 +1,147 @@
+"""The live feed: what happens on the streams, as dashboard events, in stream order.
+
+It reads the streams directly (XREAD, no consumer group), so every replica and every client
+sees every event. An item's id holds the position in each stream, so a client reconnecting
+with `Last-Event-ID` resumes where it left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from baton_shared.events import (
+    DeliveryStatusChanged,
+    Event,
+    MessageFailed,
+    MessageReceived,
+    MessageSent,
+    MessageSuppressed,
+    parse_event,
+)
+from baton_shared.events.conversation import ControlChange
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+
+log = logging.getLogger(__name__)
+
+STREAMS = (names.WA_INBOUND, names.WA_OUTBOUND_RESULTS, names.CONV_CONTROL)
+_POSITION = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One live event.
+
+    Attributes:
+        id: positions in every feed stream after this item (`Last-Event-ID` to resume).
+        kind: message_in, message_out, status or mode_change.
+        data: the JSON body sent to the client.
+    """
+
+    id: str
+    kind: str
+    data: dict[str, Any]
+
+
+def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The feed kind and body of an event, or None when dashboards do not need it."""
+    base: dict[str, Any] = {
+        "event_id": str(event.event_id),
+        "event_type": event.event_type,
+        "conversation_id": event.conversation_id,
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+    if isinstance(event, MessageReceived):
+        msg = event.payload
+        return "message_in", {
+            **base,
+            "wa_id": msg.customer_id,
+            "type": msg.type.value,
+            "text": msg.text,
+            "message_id": msg.message_id,
+        }
+    if isinstance(event, MessageSent | MessageFailed | MessageSuppressed | DeliveryStatusChanged):
+        out = event.payload
+        body = {
+            **base,
+            "command_id": out.command_id,
+            "author": out.author.value,
+            "to": out.to,
+            "text": out.text,
+            "status": out.status.value if out.status else None,
+            "reason": out.reason,
+        }
+        return ("message_out" if isinstance(event, MessageSent) else "status"), body
+    if isinstance(event.payload, ControlChange):
+        change = event.payload
+        return "mode_change", {
+            **base,
+            "mode": change.mode.value,
+            "epoch": change.epoch,
+            "operator": change.operator,
+            "reason": change.reason,
+        }
+    return None
+
+
+def parse_position(value: str | None) -> list[str] | None:
+    """Stream positions from a `Last-Event-ID`, or None when absent or malformed."""
+    parts = (value or "").split(",")
+    if len(parts) == len(STREAMS) and all(_POSITION.match(p) for p in parts):
+        return parts
+    return None
+
+
+async def positions_now(bus: Bus) -> list[str]:
+    """The current end of every feed stream: following from here yields only new events."""
+    ends: list[str] = []
+    for stream in STREAMS:
+        last = await bus.redis.xrevrange(bus.key(stream), count=1)
+        ends.append(str(last[0][0]) if last else "0-0")
+    return ends
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)
+
+
+async def follow(
+    bus: Bus,
+    stop: asyncio.Event,
+    *,
+    conversation_id: str | None = None,
+    since: list[str] | None = None,
+    block_ms: int = 1000,
+) -> AsyncIterator[FeedItem]:
+    """Yield live feed items from `since` (default: now) until `stop` is set."""
+    positions = since or await positions_now(bus)
+    keys = [bus.key(s) for s in STREAMS]
+    while not stop.is_set():
+        reply: Any = await bus.redis.xread(
+            dict(zip(keys, positions, strict=True)), count=100, block=block_ms
+        )
+        batch: list[tuple[str, int, dict[str, str]]] = []
+        for key, entries in reply or []:
+            index = keys.index(key)
+            batch += [(entry_id, index, fields) for entry_id, fields in entries]
+        batch.sort(key=lambda item: _order(item[0]))
+        for entry_id, index, fields in batch:
+            positions[index] = entry_id
+            if conversation_id and fields.get("conversation_id") != conversation_id:
+                continue
+            try:
+                event = parse_event(
+                    fields["event_type"], int(fields["schema_version"]), fields["body"]
+                )
+            except Exception:  # unknown or malformed: the consumers' DLQ deals with those
+                log.debug("feed skips entry %s", entry_id)
+                continue
+            described = describe(event)
+            if described is not None:
+                yield FeedItem(",".join(positions), *described)

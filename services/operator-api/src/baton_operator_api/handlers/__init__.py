@@ -1,0 +1,1 @@
+"""Stream handlers, one module per event family."""

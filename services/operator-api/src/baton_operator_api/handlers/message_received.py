@@ -1,0 +1,49 @@
+"""`inbound.message_received`: the transcript, the queue, the 24-hour window, and reopening
+resolved conversations."""
+
+from __future__ import annotations
+
+from baton_operator_api import control
+from baton_operator_api.context import ServiceContext
+from baton_operator_api.db import repo, transcript
+from baton_shared.db import claim_inbox
+from baton_shared.events import MessageReceived, conversation_id_for
+
+CONSUMER = "operator-api.inbound"
+
+
+async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
+    """Record a customer message once; a resolved conversation goes back to the AI."""
+    msg = event.payload
+    conversation_id = event.conversation_id or conversation_id_for(
+        msg.phone_number_id, msg.customer_id
+    )
+    async with ctx.db.session() as session:
+        if not await claim_inbox(session, CONSUMER, event.event_id):
+            row = await repo.get(session, conversation_id)
+        else:
+            await repo.note_inbound(
+                session,
+                conversation_id,
+                phone_number_id=msg.phone_number_id,
+                wa_id=msg.customer_id,
+                customer_name=msg.customer_name,
+                at=msg.timestamp,
+            )
+            await transcript.add_inbound(
+                session,
+                conversation_id,
+                wa_message_id=msg.message_id,
+                kind=msg.type.value,
+                text=msg.text,
+                at=msg.timestamp,
+            )
+            row = await repo.lock(session, conversation_id)
+            assert row is not None
+            reopened = control.decide_reopen(repo.state_of(row))
+            if reopened is not None:
+                reason = "reopened: the customer wrote again"
+                await repo.save_control(session, conversation_id, reopened, reason=reason)
+                row = await repo.get(session, conversation_id)
+    if row is not None and row.epoch > 0:
+        await ctx.fence.write(conversation_id, repo.state_of(row))

@@ -1,0 +1,91 @@
+"""Wiring: settings -> runtime, consumers, routes -> app; and the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from fastapi import FastAPI
+
+from baton_operator_api import consumer, errors
+from baton_operator_api.api.routes import control, conversations, events, operators, stats
+from baton_operator_api.auth import Role
+from baton_operator_api.bootstrap import bootstrap_admin, create_operator
+from baton_operator_api.context import ServiceContext
+from baton_operator_api.db.models import SCHEMA
+from baton_operator_api.fencing import Fence, FenceResync, resync
+from baton_operator_api.limits import BodyLimit
+from baton_operator_api.settings import OperatorApiSettings
+from baton_shared.cli import load_settings, run_cli
+from baton_shared.db import Database
+from baton_shared.runtime import Runtime, build_app
+
+SERVICE = "operator-api"
+
+
+def create_app(settings: OperatorApiSettings) -> FastAPI:
+    """The operator-api app: consumers, fencing re-sync, and the HTTP API."""
+    runtime = Runtime(SERVICE, settings, SCHEMA)
+    ctx = ServiceContext(runtime, settings, Fence(runtime.bus))
+    consumer.register(ctx)
+    runtime.workers.append(FenceResync(runtime.db, ctx.fence, settings.fence_resync_seconds))
+
+    async def start() -> None:
+        if settings.bootstrap_admin_token:
+            await bootstrap_admin(
+                runtime.db, settings.bootstrap_admin_name, settings.bootstrap_admin_token
+            )
+        await resync(runtime.db, ctx.fence)  # Redis may have been flushed or restored
+
+    app = build_app(
+        runtime,
+        title="Baton operator API",
+        routers=[
+            control.router,
+            conversations.router,
+            events.router,
+            stats.router,
+            operators.router,
+        ],
+        on_start=[start],
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _create_operator(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="baton-operator-api create-operator")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--role", choices=[r.value for r in Role], default=Role.OPERATOR.value)
+    args = parser.parse_args(argv)
+    settings = load_settings(OperatorApiSettings)
+
+    async def run() -> str:
+        db = Database(settings.database_url, SCHEMA, pool_size=1)
+        try:
+            return await create_operator(db, args.name, Role(args.role))
+        finally:
+            await db.dispose()
+
+    token = asyncio.run(run())
+    print(f"operator {args.name} ({args.role}) created; token (shown once):\n{token}")
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`baton-operator-api serve | migrate | create-operator --name N --role R`."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["create-operator"]:
+        return _create_operator(args[1:])
+    return run_cli(
+        SERVICE,
+        settings_cls=OperatorApiSettings,
+        create_app=create_app,
+        migrations="baton_operator_api.db.migrations",
+        schema=SCHEMA,
+        port=lambda s: s.port,
+        argv=argv,
+    )

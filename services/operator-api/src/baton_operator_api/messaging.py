@@ -1,0 +1,106 @@
+"""Operator messages: checked against the holder and the 24-hour window, recorded in the
+transcript and staged as a `MessageRequested` command in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from baton_operator_api import control
+from baton_operator_api.actions import locate
+from baton_operator_api.api.schemas import CommandAccepted, OperatorMessageIn
+from baton_operator_api.context import PRODUCER, ServiceContext
+from baton_operator_api.db import operators, repo, transcript
+from baton_operator_api.db.operators import Operator
+from baton_operator_api.errors import ControlConflictError, NotFoundError, UnprocessableError
+from baton_shared.db import add_to_outbox
+from baton_shared.events import (
+    Author,
+    MessageRequested,
+    OutboundCommand,
+    OutboundKind,
+    OutboundMedia,
+    utcnow,
+)
+
+
+def command_for(
+    body: OperatorMessageIn, phone_number_id: str, actor: str, epoch: int
+) -> OutboundCommand:
+    """The outbound command of an operator message."""
+    common = {
+        "command_id": str(uuid.uuid4()),
+        "phone_number_id": phone_number_id,
+        "to": body.customer,
+        "author": Author.OPERATOR,
+        "operator": actor,
+        "control_epoch": epoch,
+    }
+    if body.template is not None:
+        return OutboundCommand(
+            **common, kind=OutboundKind.TEMPLATE, template=body.template.model_dump()
+        )
+    if body.media is not None:
+        media = OutboundMedia(
+            link=body.media.link,
+            id=body.media.id,
+            caption=body.media.caption or body.body,
+            filename=body.media.filename,
+        )
+        return OutboundCommand(**common, kind=OutboundKind(body.media.kind), media=media)
+    return OutboundCommand(**common, kind=OutboundKind.TEXT, text=body.body)
+
+
+async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) -> CommandAccepted:
+    """Accept an operator message for sending, or refuse it with 404, 409 or 422."""
+    async with ctx.db.session() as session:
+        conversation_id = await locate(session, body)
+        row = await repo.lock(session, conversation_id)
+        if row is None:
+            raise NotFoundError(f"no conversation {conversation_id}")
+        state = repo.state_of(row)
+        if not control.may_write(state, actor.name, actor.role):
+            holder = (
+                f"operator {state.operator!r}" if state.operator else f"mode {state.mode.value}"
+            )
+            raise ControlConflictError(
+                f"only the operator holding the conversation may write (it is in {holder})",
+                hint="POST /api/v1/takeover first",
+            )
+        now = utcnow()
+        window = timedelta(hours=ctx.settings.window_hours)
+        if body.template is None and (
+            row.last_inbound_at is None or now - row.last_inbound_at > window
+        ):
+            raise UnprocessableError(
+                f"the customer's last message is older than {ctx.settings.window_hours} hours: "
+                "WhatsApp refuses free-form messages outside the customer-service window",
+                code="window_closed",
+                hint="send an approved template instead (the `template` field)",
+            )
+        command = command_for(body, row.phone_number_id, actor.name, state.epoch)
+        event = MessageRequested.create(command, producer=PRODUCER, conversation_id=conversation_id)
+        await transcript.upsert_outbound(
+            session,
+            conversation_id,
+            command_id=command.command_id,
+            author=Author.OPERATOR.value,
+            kind=command.kind.value,
+            text=command.text
+            or (command.media.caption if command.media else None)
+            or (body.template.name if body.template else None),
+            status="requested",
+            operator=actor.name,
+            at=now,
+        )
+        await repo.note_outbound(session, conversation_id, at=now, answered=True)
+        await add_to_outbox(session, event)
+        await operators.audit(
+            session,
+            actor.name,
+            "message",
+            conversation_id,
+            command_id=command.command_id,
+            kind=command.kind.value,
+        )
+    return CommandAccepted(command_id=command.command_id, conversation_id=conversation_id)

@@ -1,0 +1,137 @@
+"""The live feed (SSE), the queue order, stats, and idempotent consumption."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from baton_operator_api import feed
+from baton_shared.events import utcnow
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+from .conftest import NewOperator, auth, customer_writes, inbound, new_wa_id
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def server_url(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free port (SSE needs a real streaming server)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    await wait_until(lambda: _true(server.started), what="uvicorn started")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    server.force_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
+    sock.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_follow_yields_events_in_stream_order(bus: Bus) -> None:
+    wa_id = new_wa_id()
+    stop = asyncio.Event()
+    await bus.publish(inbound(wa_id, "before the client connected"))
+    items = feed.follow(bus, stop, since=await feed.positions_now(bus), block_ms=50)
+    for n in range(5):
+        await bus.publish(inbound(wa_id, f"message {n}"))
+    got = [await anext(items) for _ in range(5)]
+    stop.set()
+    assert [g.data["text"] for g in got] == [f"message {n}" for n in range(5)]
+    assert {g.kind for g in got} == {"message_in"}
+    resumed = feed.follow(bus, stop, since=feed.parse_position(got[1].id), block_ms=50)
+    stop.clear()
+    assert (await anext(resumed)).data["text"] == "message 2"
+    stop.set()
+
+
+async def test_sse_endpoint_streams_mode_changes_in_order(
+    server_url: str, client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator("sse-op")
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    received: list[tuple[str, dict[str, object]]] = []
+    # Resume from a known position, so the test does not depend on when the server subscribes.
+    headers = {**auth(token), "Last-Event-ID": ",".join(await feed.positions_now(bus))}
+    async with (
+        httpx.AsyncClient(base_url=server_url, timeout=10) as http,
+        http.stream(
+            "GET",
+            "/api/v1/events",
+            params={"conversation_id": conversation_id},
+            headers=headers,
+        ) as response,
+    ):
+        assert response.status_code == 200
+        await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+        await client.post("/api/v1/handback", json={"wa_id": wa_id}, headers=auth(token))
+        kind = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                received.append((kind, json.loads(line.split(":", 1)[1])))
+                if len(received) == 2:
+                    break
+    assert [(k, d["mode"], d["epoch"]) for k, d in received] == [
+        ("mode_change", "operator", 1),
+        ("mode_change", "ai", 2),
+    ]
+
+
+async def test_queue_is_ordered_by_waiting_time(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    newer, older = new_wa_id(), new_wa_id()
+    await customer_writes(bus, client, token, newer, at=utcnow() - timedelta(minutes=1))
+    await customer_writes(bus, client, token, older, at=utcnow() - timedelta(minutes=5))
+    response = await client.get("/api/v1/conversations", params={"limit": 200}, headers=auth(token))
+    order = [i["wa_id"] for i in response.json()["items"] if i["wa_id"] in (newer, older)]
+    assert order == [older, newer]
+
+
+async def test_a_redelivered_inbound_event_is_recorded_once(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    wa_id = new_wa_id()
+    event = inbound(wa_id)
+    conversation_id = str(event.conversation_id)
+    await bus.publish(event)
+    await bus.redis.delete(bus.key(names.published_marker(str(event.event_id))))
+    await bus.publish(event)  # the same event appended twice (at-least-once upstream)
+    await customer_writes(bus, client, token, wa_id, text="after")  # processed in order
+
+    r = await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(token))
+    assert [m["text"] for m in r.json()["items"]] == ["hello", "after"]
+
+
+async def test_stats_count_modes_and_messages(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    await customer_writes(bus, client, token, new_wa_id())
+    stats = (await client.get("/stats", headers=auth(token))).json()
+    assert stats["conversations_by_mode"]["ai"] >= 1
+    assert stats["messages_today"]["in"] >= 1
+    assert set(stats["ai_latency_ms"]) == {"p50", "p95"}

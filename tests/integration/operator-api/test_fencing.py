@@ -1,0 +1,71 @@
+"""The Redis fencing copy never goes back in time and heals from PostgreSQL."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from baton_operator_api.context import ServiceContext
+from baton_operator_api.control import ControlState
+from baton_operator_api.fencing import resync
+from baton_shared.events import ControlChange, InterventionRequested, Mode
+from baton_shared.events.ids import conversation_id_for
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+from .conftest import PHONE_NUMBER_ID, NewOperator, auth, customer_writes, new_wa_id
+
+pytestmark = pytest.mark.integration
+
+
+async def test_an_older_epoch_never_replaces_a_newer_one(ctx: ServiceContext) -> None:
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, new_wa_id())
+    assert await ctx.fence.write(conversation_id, ControlState(Mode.OPERATOR, 5, "zoe"))
+    assert not await ctx.fence.write(conversation_id, ControlState(Mode.AI, 4))  # late writer
+    assert not await ctx.fence.write(conversation_id, ControlState(Mode.AI, 5))
+    assert await ctx.fence.read(conversation_id) == ControlState(Mode.OPERATOR, 5, "zoe")
+
+
+async def test_resync_restores_a_lost_fence_from_postgresql(
+    client: httpx.AsyncClient, bus: Bus, ctx: ServiceContext, new_operator: NewOperator
+) -> None:
+    token = await new_operator("yann")
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+    await bus.redis.delete(ctx.fence.key(conversation_id))  # Redis lost it (flush, failover)
+
+    await resync(ctx.db, ctx.fence)
+
+    assert await ctx.fence.read(conversation_id) == ControlState(Mode.OPERATOR, 1, "yann")
+
+
+async def test_intervention_request_moves_to_pending_human_with_a_new_epoch(
+    client: httpx.AsyncClient, bus: Bus, ctx: ServiceContext, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    change = ControlChange(
+        phone_number_id=PHONE_NUMBER_ID,
+        wa_id=wa_id,
+        mode=Mode.PENDING_HUMAN,
+        epoch=0,
+        reason="customer asked for a human",
+    )
+    event = InterventionRequested.create(change, producer="agent", conversation_id=conversation_id)
+    await bus.publish(event)
+    await bus.publish(event, stream=names.CONV_CONTROL)  # a duplicate append changes nothing
+
+    async def pending() -> ControlState | None:
+        state = await ctx.fence.read(conversation_id)
+        return state if state and state.mode == Mode.PENDING_HUMAN else None
+
+    assert await wait_until(pending) == ControlState(Mode.PENDING_HUMAN, 1)
+    queue = await client.get(
+        "/api/v1/conversations", params={"needs_attention": "true"}, headers=auth(token)
+    )
+    item = next(i for i in queue.json()["items"] if i["id"] == conversation_id)
+    assert (item["mode"], item["needs_attention"], item["epoch"]) == ("pending_human", True, 1)
+    assert item["waiting_since"] is not None

@@ -1,0 +1,143 @@
+"""Operator messages: who may write, the 24-hour window, the command on `wa.outbound`, and
+the transcript with delivery status moving only forward."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from baton_shared.events import (
+    Author,
+    DeliveryStatus,
+    DeliveryStatusChanged,
+    MessageSent,
+    OutboundKind,
+    OutboundOutcome,
+    utcnow,
+)
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import wait_until
+
+from .conftest import PHONE_NUMBER_ID, NewOperator, auth, customer_writes, new_wa_id
+
+pytestmark = pytest.mark.integration
+
+
+async def outbound_commands(bus: Bus, wa_id: str) -> list[dict[str, object]]:
+    """Commands to a customer on `wa.outbound`."""
+    entries = await bus.redis.xrange(bus.key(names.WA_OUTBOUND))
+    payloads = [json.loads(fields["body"])["payload"] for _, fields in entries]
+    return [p for p in payloads if p["to"] == wa_id]
+
+
+async def test_only_the_holder_may_write_and_the_command_goes_out(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    holder, other = await new_operator("hana"), await new_operator("ivan")
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, holder, wa_id)
+    message = {"wa_id": wa_id, "text": "Hi, Hana here"}
+    before = await client.post("/api/v1/operator-message", json=message, headers=auth(holder))
+    assert before.status_code == 409
+    assert "takeover" in before.json()["hint"]
+
+    await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(holder))
+    refused = await client.post("/api/v1/operator-message", json=message, headers=auth(other))
+    accepted = await client.post("/api/v1/operator-message", json=message, headers=auth(holder))
+
+    assert refused.status_code == 409
+    assert accepted.status_code == 202
+    command_id = accepted.json()["command_id"]
+    commands = await wait_until(lambda: outbound_commands(bus, wa_id))
+    assert commands[0]["command_id"] == command_id
+    assert (commands[0]["author"], commands[0]["kind"], commands[0]["text"]) == (
+        "operator",
+        "text",
+        "Hi, Hana here",
+    )
+    assert commands[0]["operator"] == "hana"
+
+    # The sender reports: sent, delivered, then a late duplicate `sent` that must not regress.
+    outcome = OutboundOutcome(
+        command_id=command_id,
+        phone_number_id=PHONE_NUMBER_ID,
+        to=wa_id,
+        author=Author.OPERATOR,
+        kind=OutboundKind.TEXT,
+        wa_message_id="wamid.out1",
+    )
+    delivered = outcome.model_copy(update={"status": DeliveryStatus.DELIVERED})
+    for event in (
+        MessageSent.create(outcome, producer="sender", conversation_id=conversation_id),
+        DeliveryStatusChanged.create(delivered, producer="sender", conversation_id=conversation_id),
+        MessageSent.create(outcome, producer="sender", conversation_id=conversation_id),
+    ):
+        await bus.publish(event)
+
+    async def transcript() -> list[dict[str, object]] | None:
+        r = await client.get(
+            f"/api/v1/conversations/{conversation_id}/messages", headers=auth(holder)
+        )
+        items: list[dict[str, object]] = r.json()["items"]
+        out = [m for m in items if m["direction"] == "out"]
+        return items if out and out[0]["wa_message_id"] == "wamid.out1" else None
+
+    items = await wait_until(transcript)
+    await wait_until(lambda: _stream_drained(bus))
+    items = await wait_until(transcript)
+    assert [(m["author"], m["status"]) for m in items] == [
+        ("customer", "received"),
+        ("operator", "delivered"),
+    ]
+
+
+async def _stream_drained(bus: Bus) -> bool:
+    groups = await bus.redis.xinfo_groups(bus.key(names.WA_OUTBOUND_RESULTS))
+    return all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
+
+
+async def test_compatibility_body_with_media_by_id(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    wa_id = new_wa_id()
+    await customer_writes(bus, client, token, wa_id)
+    await client.post("/api/v1/takeover", json={"phone": wa_id}, headers=auth(token))
+    body = {
+        "phone": f"+{wa_id}",
+        "message": "your invoice",
+        "media": {"id": "1234567890", "mime_type": "application/pdf"},
+    }
+    response = await client.post("/api/v1/operator-message", json=body, headers=auth(token))
+
+    assert response.status_code == 202, response.text
+    commands = await wait_until(lambda: outbound_commands(bus, wa_id))
+    assert commands[0]["kind"] == "document"
+    assert commands[0]["media"]["id"] == "1234567890"  # type: ignore[index]
+    assert commands[0]["media"]["caption"] == "your invoice"  # type: ignore[index]
+
+
+async def test_outside_the_window_free_form_is_refused_and_templates_pass(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    wa_id = new_wa_id()
+    await customer_writes(bus, client, token, wa_id, at=utcnow() - timedelta(hours=25))
+    await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+
+    text = await client.post(
+        "/api/v1/operator-message", json={"wa_id": wa_id, "text": "hello?"}, headers=auth(token)
+    )
+    template = {"name": "follow_up", "language": {"code": "en_US"}}
+    templated = await client.post(
+        "/api/v1/operator-message", json={"wa_id": wa_id, "template": template}, headers=auth(token)
+    )
+
+    assert text.status_code == 422
+    assert text.json()["error"] == "window_closed"
+    assert "template" in text.json()["hint"]
+    assert templated.status_code == 202
