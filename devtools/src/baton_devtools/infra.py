@@ -334,10 +334,6 @@ def _start_postgres(data_dir: Path, lifeline: Lifeline) -> _Server:
     if account is not None:
         _give_to(account, pgdata)
         run_as = _RunAs(pgdata, account.pw_uid, account.pw_gid, [])
-    if not (pgdata / "PG_VERSION").exists():
-        initdb = [str(pg_bin / "initdb"), "-D", str(pgdata), "-U", "postgres"]
-        options = ["--auth=trust", "--encoding=UTF8", "--no-instructions"]
-        _run_logged([*initdb, *options], data_dir / "postgres.log", run_as)
 
     def argv(port: int | None) -> tuple[list[str], str]:
         base = [str(pg_bin / "postgres"), "-D", str(pgdata), "-c", "max_connections=200"]
@@ -346,11 +342,25 @@ def _start_postgres(data_dir: Path, lifeline: Lifeline) -> _Server:
             tcp = ["-c", "listen_addresses=127.0.0.1", "-p", str(port)]
             return [*base, *tcp, "-c", "unix_socket_directories="], url
         sock_dir = _socket_dir(pgdata)
+        if account is not None:
+            os.chown(sock_dir, account.pw_uid, account.pw_gid)
         url = f"postgresql+asyncpg://postgres@/{ADMIN_DATABASE}?host={sock_dir}"
         unix = ["-c", "listen_addresses=", "-c", f"unix_socket_directories={sock_dir}"]
         return [*base, *unix], url
 
-    return _start("postgres", argv, postgres_answers, signal.SIGINT, data_dir, lifeline, run_as)
+    try:
+        if not (pgdata / "PG_VERSION").exists():
+            initdb = [str(pg_bin / "initdb"), "-D", str(pgdata), "-U", "postgres"]
+            options = ["--auth=trust", "--encoding=UTF8", "--no-instructions"]
+            _run_logged([*initdb, *options], data_dir / "postgres.log", run_as)
+        return _start("postgres", argv, postgres_answers, signal.SIGINT, data_dir, lifeline, run_as)
+    except InfraError as error:
+        if account is None or "Permission denied" not in str(error):
+            raise
+        raise InfraError(
+            f"{error}\nAs root, PostgreSQL runs as {account.pw_name}, which needs o+x on every "
+            f"parent of {pgdata}; something removed it (pytest does, on its own tmp root)."
+        ) from error
 
 
 def _start_redis(data_dir: Path, lifeline: Lifeline) -> _Server:

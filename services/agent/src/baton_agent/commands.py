@@ -24,14 +24,16 @@ from baton_shared.events import (
 )
 
 
-def outbound_command(turn: TurnReady, output: Output, position: int, epoch: int) -> OutboundCommand:
-    """One AI message; its command id depends only on the turn and the position."""
+def outbound_command(
+    turn: TurnReady, output: Output, position: int, epoch: int, author: Author = Author.AI
+) -> OutboundCommand:
+    """One message of the turn; its command id depends only on the turn and the position."""
     t = turn.payload
     common = {
         "command_id": command_id_for(str(t.turn_id), position),
         "phone_number_id": t.phone_number_id,
         "to": t.wa_id,
-        "author": Author.AI,
+        "author": author,
         "control_epoch": epoch,
         "turn_id": t.turn_id,
     }
@@ -57,8 +59,12 @@ def turn_events(turn: TurnReady, run: TurnRun, control: Control) -> list[Event]:
     t = turn.payload
     events: list[Event] = []
     outputs = run.outputs
+    # A turn that hands off tells the customer a person is coming. That notice must reach
+    # them even though the conversation leaves `ai` mode at once, so it is not fenced as an
+    # AI answer would be: it goes out as a system message.
+    author = Author.SYSTEM if run.handoff else Author.AI
     for position, output in enumerate(outputs):
-        command = outbound_command(turn, output, position, control.epoch)
+        command = outbound_command(turn, output, position, control.epoch, author)
         events.append(MessageRequested.create(command, producer=PRODUCER, cause=turn))
     if run.handoff:
         change = ControlChange(
