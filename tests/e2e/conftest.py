@@ -19,7 +19,10 @@ E2E_ENV = {
     "WA_APP_SECRET": "e2e-app-secret",
     "WA_VERIFY_TOKEN": "e2e-verify-token",
     "WA_ACCESS_TOKEN": "e2e-access-token",
-    "GOOGLE_API_KEY": "e2e-google-key",
+    # Empty: the supervisor points the agent at the Gemini emulator and the sender at the
+    # WhatsApp emulator, whatever the developer's own environment says.
+    "GOOGLE_API_KEY": "",
+    "WA_GRAPH_URL": "",
     "BATON_BOOTSTRAP_ADMIN_TOKEN": "e2e-admin-token-0123456789abcdef",
     "RECLAIM_IDLE_MS": "2000",
 }
