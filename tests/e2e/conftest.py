@@ -28,11 +28,13 @@ E2E_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def stack(
     infra: Infra, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    """Every service and both emulators, started like `make run` starts them.
+    """Every service and both emulators, started like `make run` starts them, once per run.
+
+    Tests share it, so each test uses customers (wa_ids) of its own.
 
     The stack gets a database of its own: outbox rows other tests left behind must not be
     published into its streams.

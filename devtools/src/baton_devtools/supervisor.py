@@ -110,6 +110,7 @@ class StackConfig:
         ready_timeout: seconds a child has to answer /health with 200.
         stop_timeout: seconds a child has between SIGTERM and SIGKILL.
         log_sink: receives every output line; a `PrefixedPrinter` on stdout when None.
+        spawn: start the processes; False stops after infrastructure and migrations.
     """
 
     env: Mapping[str, str] = field(default_factory=dict)
@@ -124,6 +125,7 @@ class StackConfig:
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
     log_sink: LogSink | None = None
+    spawn: bool = True
 
 
 class StackError(RuntimeError):
@@ -276,6 +278,8 @@ class Stack:
             for spec in self.processes:
                 if spec.migrate_argv:
                     await self._migrate(spec)
+        if not self.config.spawn:
+            return
         for stage in sorted({p.stage for p in self.processes}):
             group = [p for p in self.processes if p.stage == stage]
             children = [await self._spawn(spec) for spec in group]
@@ -564,10 +568,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--env-file", type=Path, default=Path(".env"))
     parser.add_argument("--only", help="comma-separated process names to start (default: all)")
+    parser.add_argument(
+        "--migrate-only", action="store_true", help="find the databases, migrate, and exit"
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     unknown = set(only or ()) - {spec.name for spec in PROCESSES}
     if unknown:
         parser.error(f"unknown process(es) {', '.join(sorted(unknown))}")
-    config = StackConfig(data_dir=args.data_dir, env_file=args.env_file, services=only)
+    config = StackConfig(
+        data_dir=args.data_dir, env_file=args.env_file, services=only, spawn=not args.migrate_only
+    )
+    if args.migrate_only:
+        return asyncio.run(_migrate_only(config))
     return asyncio.run(serve(config))
+
+
+async def _migrate_only(config: StackConfig) -> int:
+    """`make migrate`: every schema up to date, then stop (embedded servers included)."""
+    async with Stack(config) as stack:
+        stack.say("every schema is up to date")
+    return 0
