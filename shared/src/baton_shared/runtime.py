@@ -46,8 +46,12 @@ class Runtime:
         self.consumer_name = f"{service}-{socket.gethostname()}-{os.getpid()}"
         self._tasks: list[asyncio.Task[None]] = []
 
-    def consume(self, stream: str, group: str, handler: Handler) -> Consumer:
-        """Register a consumer of `stream` in `group` that runs `handler` for each event."""
+    def consume(
+        self, stream: str, group: str, handler: Handler, *, concurrency: int = 1
+    ) -> Consumer:
+        """Register a consumer of `stream` in `group` that runs `handler` for each event.
+
+        `concurrency` > 1 handles that many entries at once (see `Consumer`)."""
         s = self.settings
         consumer = Consumer(
             self.bus,
@@ -59,6 +63,7 @@ class Runtime:
             block_ms=s.consumer_block_ms,
             reclaim_idle_ms=s.reclaim_idle_ms,
             max_deliveries=s.max_deliveries,
+            concurrency=concurrency,
         )
         self.workers.append(consumer)
         return consumer

@@ -193,3 +193,30 @@ async def all_acked(bus: Bus) -> bool:
     """Every entry of the stream was read by the group and acknowledged."""
     groups = await bus.redis.xinfo_groups(bus.key(STREAM))
     return all(g["pending"] == 0 and g.get("lag") == 0 for g in groups)
+
+
+async def test_concurrent_consumer_overlaps_handlers_and_acks_each(bus: Bus) -> None:
+    inside = 0
+    most = 0
+    release = asyncio.Event()
+    done: list[int] = []
+
+    async def slow(event: Event, delivery: Delivery) -> None:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        await release.wait()
+        assert isinstance(event, PlatformErrorReceived)
+        done.append(event.payload.errors[0].code)
+        inside -= 1
+
+    c = consumer(bus, slow, concurrency=4)
+    await c.ensure_group()
+    for n in range(10):
+        await bus.publish(make_event(n))
+    async with running(c):
+        await wait_until(lambda: _true(most == 4), what="four handlers at once, no more")
+        release.set()
+        await wait_until(lambda: all_acked(bus), what="every entry acknowledged")
+    assert sorted(done) == list(range(10))
+    assert most == 4

@@ -49,7 +49,13 @@ class PoisonEntryError(Exception):
 
 
 class Consumer:
-    """Runs one handler over one stream as one member of a consumer group."""
+    """Runs one handler over one stream as one member of a consumer group.
+
+    With `concurrency` 1 (the default) entries are handled one at a time, in stream order.
+    A larger value handles up to that many entries at once: only for streams where the
+    producer already keeps per-conversation order (the agent's turns: one in flight per
+    conversation), never to speed up a stream whose order matters.
+    """
 
     def __init__(
         self,
@@ -63,6 +69,7 @@ class Consumer:
         block_ms: int = 1000,
         reclaim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
+        concurrency: int = 1,
     ) -> None:
         self.bus = bus
         self.stream = stream
@@ -73,9 +80,11 @@ class Consumer:
         self.block_ms = block_ms
         self.reclaim_idle_ms = reclaim_idle_ms
         self.max_deliveries = max_deliveries
+        self.concurrency = max(1, concurrency)
         self.running = False
         self._key = bus.key(stream)
         self._next_reclaim = 0.0
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def ensure_group(self) -> None:
         """Create the group at the start of the stream (and the stream) if missing."""
@@ -98,6 +107,8 @@ class Consumer:
                     log.warning("redis unavailable for %s/%s: %s", self.stream, self.group, exc)
                     await _wait(stop, 1.0)
         finally:
+            if self._inflight:  # let entries in hand finish (the caller may cancel us)
+                await asyncio.gather(*self._inflight, return_exceptions=True)
             self.running = False
 
     async def step(self) -> int:
@@ -106,14 +117,35 @@ class Consumer:
         if time.monotonic() >= self._next_reclaim:
             handled += await self.reclaim()
             self._next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
+        free = await self._free_slots()
         reply: Any = await self.bus.redis.xreadgroup(
-            self.group, self.name, {self._key: ">"}, count=self.batch, block=self.block_ms
+            self.group,
+            self.name,
+            {self._key: ">"},
+            count=min(self.batch, free),
+            block=self.block_ms,
         )
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                await self.process(Entry(entry_id, fields), count=1)
+                await self._dispatch(Entry(entry_id, fields), count=1)
                 handled += 1
         return handled
+
+    async def _free_slots(self) -> int:
+        """How many entries may be taken now; waits while every slot is busy."""
+        while len(self._inflight) >= self.concurrency:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        return self.concurrency - len(self._inflight) if self.concurrency > 1 else self.batch
+
+    async def _dispatch(self, entry: Entry, *, count: int) -> None:
+        """Handle in line (concurrency 1: stream order), or in a task when slots allow."""
+        if self.concurrency == 1:
+            await self.process(entry, count=count)
+            return
+        await self._free_slots()
+        task = asyncio.create_task(self.process(entry, count=count))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     async def reclaim(self) -> int:
         """Take over entries another consumer left pending longer than the idle time."""
@@ -132,7 +164,7 @@ class Consumer:
                     continue
                 reclaimed += 1
                 metrics.RECLAIMED.labels(self.stream, self.group).inc()
-                await self.process(Entry(entry_id, fields), count=counts.get(entry_id, 2))
+                await self._dispatch(Entry(entry_id, fields), count=counts.get(entry_id, 2))
             if start in ("0-0", b"0-0"):
                 return reclaimed
 
