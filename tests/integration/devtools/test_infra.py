@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import redis
 
-from baton_devtools import infra as infra_module
+from baton_devtools import embedded as embedded_module
 from baton_devtools.infra import (
     Infra,
     create_database,
@@ -162,7 +162,7 @@ def test_without_tcp_the_embedded_servers_use_unix_sockets(
     def no_tcp(host: str = "127.0.0.1") -> int:
         raise OSError("no TCP here")
 
-    monkeypatch.setattr(infra_module, "free_port", no_tcp)
+    monkeypatch.setattr(embedded_module, "free_port", no_tcp)
     infra = embedded()
     assert "?host=/" in infra.database_url
     assert infra.redis_url.startswith("unix:///")
