@@ -2,6 +2,8 @@
 # Needs only python3 (3.11) and make: uv is installed from PyPI into .tools/ when missing.
 
 SHELL := /bin/bash
+# Trust the machine's certificate store (corporate proxies, private CAs) as pip does.
+export UV_SYSTEM_CERTS ?= 1
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY_SOURCES := shared services devtools tests bench
