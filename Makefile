@@ -6,11 +6,11 @@ SHELL := /bin/bash
 export UV_SYSTEM_CERTS ?= 1
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
-PY_SOURCES := shared services devtools tests bench
+PY_SOURCES := shared services devtools tests bench examples
 TYPED := shared/src services/ingress/src services/buffer/src services/agent/src \
          services/sender/src services/operator-api/src devtools/src
 
-.PHONY: help install run test lint fmt typecheck pytest migrate bench docs clean
+.PHONY: help install run test lint fmt typecheck pytest migrate bench docs up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,18 @@ migrate: install ## apply every service's migrations to DATABASE_URL (or the emb
 
 bench: install ## run the benchmarks (figures go to bench/RESULTS.md)
 	$(UV) run --frozen python -m bench
+
+docs: install ## regenerate docs/asyncapi.yaml from the event catalogue
+	$(UV) run --frozen python -m baton_shared.events.asyncapi docs/asyncapi.yaml
+
+# Compose would look for .env next to the compose file: point it at the repository's.
+COMPOSE := docker compose -f deploy/docker-compose.yml $(if $(wildcard .env),--env-file .env)
+
+up: ## build and start the Docker deployment (deploy/docker-compose.yml, secrets from .env)
+	$(COMPOSE) up -d --build --wait
+
+down: ## stop the Docker deployment (volumes are kept: add -v by hand to drop the data)
+	$(COMPOSE) down
 
 clean: ## remove local data and caches (embedded PostgreSQL/Redis data included)
 	rm -rf .data .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

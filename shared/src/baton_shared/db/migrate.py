@@ -37,7 +37,13 @@ def run_env() -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": f"migrate:{schema}"})
         try:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            # Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+            # the schema exists, and a service's role may own its schema without that right.
+            exists = conn.scalar(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+            )
+            if not exists:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
             conn.execute(text(f'SET search_path TO "{schema}", public'))
             conn.commit()
             context.configure(connection=conn, version_table_schema=schema, target_metadata=None)
