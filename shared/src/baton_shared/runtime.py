@@ -1,5 +1,11 @@
 """What every service process has: settings, database, bus, background workers, and the
-HTTP surface (`/health`, `/health/ready`, `/metrics`) around them."""
+HTTP surface (`/health`, `/health/ready`, `/metrics`) around them.
+
+Observability wiring (see `baton_shared.observability`): the tracer provider is configured
+from `OTEL_*` (export off by default), secret settings are registered for redaction from
+logs, a `StreamSampler` worker keeps the lag/pending/DLQ gauges of the consumed streams
+fresh, and readiness fails while a consumed group lags more than `READY_MAX_LAG` entries.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,17 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
 from baton_shared.db import Database, OutboxRelay
+from baton_shared.observability import logs, tracing
+from baton_shared.observability.config import ObservabilitySettings
+from baton_shared.observability.http import ObservabilityMiddleware
+from baton_shared.observability.sampler import StreamSampler
 from baton_shared.settings import BaseServiceSettings
 from baton_shared.streams.bus import Bus
 from baton_shared.streams.consumer import Consumer, Handler
@@ -34,15 +45,33 @@ class Worker(Protocol):
 class Runtime:
     """The shared resources of one service process."""
 
-    def __init__(self, service: str, settings: BaseServiceSettings, schema: str) -> None:
+    def __init__(
+        self,
+        service: str,
+        settings: BaseServiceSettings,
+        schema: str,
+        *,
+        observability: ObservabilitySettings | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.observability = observability or ObservabilitySettings()
+        tracing.configure_tracing(service)
+        logs.redact(_secret_values(settings))
+        if self.observability.log_bodies:
+            logs.set_log_bodies(True)
         self.db = Database(settings.database_url, schema)
         self.bus = Bus.from_url(
             settings.redis_url, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen
         )
         self.stop = asyncio.Event()
-        self.workers: list[Worker] = [OutboxRelay(self.db, self.bus)]
+        self.consumers: list[Consumer] = []
+        self.sampler = StreamSampler(
+            self.bus,
+            lambda: [(c.stream, c.group) for c in self.consumers],
+            interval=self.observability.metrics_sample_seconds,
+        )
+        self.workers: list[Worker] = [OutboxRelay(self.db, self.bus), self.sampler]
         self.consumer_name = f"{service}-{socket.gethostname()}-{os.getpid()}"
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -64,8 +93,10 @@ class Runtime:
             reclaim_idle_ms=s.reclaim_idle_ms,
             max_deliveries=s.max_deliveries,
             concurrency=concurrency,
+            log_events=self.observability.log_events,
         )
         self.workers.append(consumer)
+        self.consumers.append(consumer)
         return consumer
 
     async def start(self) -> None:
@@ -81,6 +112,7 @@ class Runtime:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        tracing.flush()
         await self.db.dispose()
         await self.bus.aclose()
 
@@ -95,8 +127,48 @@ class Runtime:
             await asyncio.wait_for(self.bus.redis.ping(), timeout=2)
         except Exception as exc:
             problems.append(f"redis: {type(exc).__name__}")
-        problems += [f"{type(w).__name__} not running" for w in self.workers if not w.running]
+        problems += [f"{_worker_name(w)} not running" for w in self.workers if not w.running]
+        if self.consumers and not any(p.startswith("redis") for p in problems):
+            problems += await self._lag_problems()
         return problems
+
+    async def _lag_problems(self) -> list[str]:
+        """Consumed groups lagging more than `READY_MAX_LAG` entries (a fresh sample)."""
+        limit = self.observability.ready_max_lag
+        try:
+            stats = await asyncio.wait_for(self.sampler.sample(), timeout=2)
+        except Exception as exc:
+            return [f"stream sampling: {type(exc).__name__}"]
+        return [
+            f"lag {s.lag} > {limit} on {s.stream} for group {s.group}"
+            for s in stats
+            if s.lag is not None and s.lag > limit
+        ]
+
+
+def _worker_name(worker: Worker) -> str:
+    """`Consumer wa.inbound/buffer` for consumers, the class name for other workers."""
+    stream, group = getattr(worker, "stream", None), getattr(worker, "group", None)
+    name = type(worker).__name__
+    return f"{name} {stream}/{group}" if stream and group else name
+
+
+def _secret_values(settings: BaseServiceSettings) -> list[str]:
+    """Values that must never appear in a log line: secret settings and, outside development
+    (where they are words like `postgres`), the passwords in the database and Redis URLs."""
+    values: list[str] = []
+    for name in settings.secret_fields():
+        value = getattr(settings, name, None)
+        reveal = getattr(value, "get_secret_value", None)  # pydantic SecretStr
+        values.append(str(reveal() if callable(reveal) else value or ""))
+    for url in () if settings.is_development else (settings.database_url, settings.redis_url):
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            values.append(password)
+    return values
 
 
 def build_app(
@@ -120,6 +192,7 @@ def build_app(
             await runtime.close()
 
     app = FastAPI(title=title, lifespan=lifespan)
+    app.add_middleware(ObservabilityMiddleware)
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]
 
@@ -130,7 +203,8 @@ def build_app(
 
     @app.get("/health/ready", tags=["ops"])
     async def ready() -> JSONResponse:
-        """Readiness: PostgreSQL and Redis answer and every worker runs."""
+        """Readiness: PostgreSQL and Redis answer, every worker runs, no consumed group lags
+        more than `READY_MAX_LAG` entries; otherwise 503 with the reasons."""
         problems = await runtime.readiness()
         if problems:
             return JSONResponse({"status": "not ready", "reasons": problems}, status_code=503)

@@ -21,7 +21,7 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.streams.consumer import Consumer, Delivery, Handler
-from baton_shared.testing import wait_until
+from baton_shared.testing import drained, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -191,8 +191,7 @@ async def _eq(awaitable: Awaitable[object], expected: object) -> bool:
 
 async def all_acked(bus: Bus) -> bool:
     """Every entry of the stream was read by the group and acknowledged."""
-    groups = await bus.redis.xinfo_groups(bus.key(STREAM))
-    return all(g["pending"] == 0 and g.get("lag") == 0 for g in groups)
+    return await drained(bus.redis, bus.key(STREAM))
 
 
 async def test_concurrent_consumer_overlaps_handlers_and_acks_each(bus: Bus) -> None:

@@ -60,6 +60,7 @@ class OutboxRelay:
                     if await self.publish_batch() >= self.batch:
                         continue
                 except Exception:  # PostgreSQL or Redis away: retry after the poll interval
+                    metrics.OUTBOX_FAILURES.labels(self.db.schema).inc()
                     log.exception("outbox relay for %s failed; retrying", self.db.schema)
                 waiters = {
                     asyncio.ensure_future(self.db.changed.wait()),
@@ -99,6 +100,16 @@ class OutboxRelay:
                 # By id, not by range: a slower transaction may commit a lower id later.
                 await session.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
                 metrics.OUTBOX_PUBLISHED.labels(self.db.schema).inc(len(rows))
-            backlog = await session.scalar(select(func.count()).select_from(outbox))
+            backlog, oldest_age = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(
+                            func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0
+                        ),
+                    ).select_from(outbox)
+                )
+            ).one()
             metrics.OUTBOX_BACKLOG.labels(self.db.schema).set(backlog or 0)
+            metrics.OUTBOX_OLDEST.labels(self.db.schema).set(max(0.0, float(oldest_age or 0)))
             return len(rows)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
+from opentelemetry import trace
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
@@ -25,7 +26,17 @@ def or_unknown(enum_cls: type[StrEnum]) -> BeforeValidator:
 
 
 def new_traceparent(trace_id: str | None = None) -> str:
-    """A W3C traceparent with a fresh span id, continuing `trace_id` when given."""
+    """The W3C traceparent of a new event, continuing `trace_id` when given.
+
+    Inside a span of the same trace (a consumer handling the cause, an HTTP request), that
+    span is the event's parent, so the next consumer's span is its child; with no such span,
+    a fresh span id under `trace_id` (or a new trace) keeps the trace id continuous.
+    """
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid:
+        current_trace = f"{current.trace_id:032x}"
+        if trace_id is None or trace_id == current_trace:
+            return f"00-{current_trace}-{current.span_id:016x}-{int(current.trace_flags):02x}"
     return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from baton_shared.events import Event
+from baton_shared.observability import metrics
 from baton_shared.streams import names
 
 # Append an entry unless an entry with the same event id was appended within the marker's
@@ -99,6 +100,7 @@ class Bus:
             keys=[self.key(stream), self.key(names.published_marker(event_id))],
             args=[self.maxlen, self.dedupe_seconds, *flat],
         )
+        metrics.PUBLISHED.labels(stream, "appended" if result else "duplicate").inc()
         return str(result) if result else None
 
     async def aclose(self) -> None:

@@ -3,6 +3,12 @@ consumers, dead-letter after repeated failures.
 
 Delivery is at least once. A handler must be idempotent (see `baton_shared.db.inbox`): it may
 see an entry again after a crash between its commit and the acknowledgement.
+
+Observability: each entry is handled inside a CONSUMER span that continues the event's
+`traceparent` (events created by the handler become its children), and produces exactly one
+line on the `baton.events` logger with `outcome` = ok | failed | dead_lettered | ignored
+(INFO for ok and ignored, WARNING for a failure that will be retried, ERROR for dead letters),
+`duration_ms`, the event's ids and its trace id. Metrics: `baton_shared.observability.metrics`.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError, ResponseError
 
 from baton_shared.events import Event, UnknownEventError, parse_event
-from baton_shared.observability import metrics
+from baton_shared.events.envelope import trace_id_of
+from baton_shared.observability import logs, metrics, tracing
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus, Entry
 
 log = logging.getLogger(__name__)
+events_log = logging.getLogger(logs.EVENTS_LOGGER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,7 @@ class Consumer:
         reclaim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
         concurrency: int = 1,
+        log_events: bool = True,
     ) -> None:
         self.bus = bus
         self.stream = stream
@@ -81,6 +90,7 @@ class Consumer:
         self.reclaim_idle_ms = reclaim_idle_ms
         self.max_deliveries = max_deliveries
         self.concurrency = max(1, concurrency)
+        self.log_events = log_events
         self.running = False
         self._key = bus.key(stream)
         self._next_reclaim = 0.0
@@ -176,40 +186,111 @@ class Consumer:
 
     async def process(self, entry: Entry, *, count: int) -> None:
         """Handle one entry: ack on success, remember the error on failure, DLQ when exhausted."""
+        started = time.perf_counter()
         delivery = Delivery(self.stream, entry.entry_id, count)
         failures = self.bus.key(names.failure_log(self.stream, self.group))
         if count > self.max_deliveries:
             last = str(await self.bus.redis.hget(failures, entry.entry_id) or "")
-            await self.dead_letter(entry, last or f"gave up after {count - 1} deliveries", count)
+            error = last or f"gave up after {count - 1} deliveries"
+            await self.dead_letter(entry, error, count)
+            self._log(entry, None, "dead_lettered", started, count, error)
             return
-        started = time.perf_counter()
         try:
             event = _parse(entry)
-            if event is None:  # a type this version does not know: not ours to handle
-                await self._ack(entry.entry_id)
-                return
-            await self.handler(event, delivery)
         except PoisonEntryError as exc:
             await self.dead_letter(entry, str(exc), count)
+            self._log(entry, None, "dead_lettered", started, count, str(exc))
             return
-        except Exception as exc:  # the handler's failure must never stop the stream
-            metrics.HANDLER_FAILURES.labels(self.stream, self.group).inc()
-            reason = f"{type(exc).__name__}: {exc}"[:2000]
-            log.exception(
-                "handler failed on %s %s (delivery %d)", self.stream, entry.entry_id, count
-            )
-            if count >= self.max_deliveries:
-                await self.dead_letter(entry, reason, count)
-            else:
-                await self.bus.redis.hset(failures, entry.entry_id, reason)
+        if event is None:  # a type this version does not know: not ours to handle
+            metrics.IGNORED.labels(self.stream, self.group).inc()
+            await self._ack(entry.entry_id)
+            self._log(entry, None, "ignored", started, count)
             return
-        metrics.HANDLED.labels(self.stream, self.group).inc()
-        metrics.HANDLER_SECONDS.labels(self.stream, self.group).observe(
-            time.perf_counter() - started
+        metrics.DELIVERY_DELAY.labels(self.stream, self.group).observe(
+            max(0.0, time.time() - event.occurred_at.timestamp())
         )
+        with tracing.consume_span(
+            self.stream,
+            self.group,
+            event.traceparent,
+            {
+                "messaging.message.id": str(event.event_id),
+                "messaging.redis.entry_id": entry.entry_id,
+                "baton.event_type": event.event_type,
+                "baton.conversation_id": event.conversation_id or "",
+                "baton.delivery": count,
+            },
+        ) as span:
+            try:
+                await self.handler(event, delivery)
+            except PoisonEntryError as exc:
+                tracing.mark_failed(span, exc)
+                await self.dead_letter(entry, str(exc), count)
+                self._log(entry, event, "dead_lettered", started, count, str(exc))
+                return
+            except Exception as exc:  # the handler's failure must never stop the stream
+                tracing.mark_failed(span, exc)
+                metrics.HANDLER_FAILURES.labels(self.stream, self.group).inc()
+                reason = f"{type(exc).__name__}: {exc}"[:2000]
+                if count >= self.max_deliveries:
+                    await self.dead_letter(entry, reason, count)
+                    outcome = "dead_lettered"
+                else:
+                    await self.bus.redis.hset(failures, entry.entry_id, reason)
+                    outcome = "failed"
+                self._log(entry, event, outcome, started, count, reason, exc_info=True)
+                return
+        elapsed = time.perf_counter() - started
+        metrics.HANDLED.labels(self.stream, self.group).inc()
+        metrics.HANDLER_SECONDS.labels(self.stream, self.group).observe(elapsed)
         await self._ack(entry.entry_id)
         if count > 1:
             await self.bus.redis.hdel(failures, entry.entry_id)
+        self._log(entry, event, "ok", started, count)
+
+    def _log(
+        self,
+        entry: Entry,
+        event: Event | None,
+        outcome: str,
+        started: float,
+        count: int,
+        error: str | None = None,
+        *,
+        exc_info: bool = False,
+    ) -> None:
+        """The one log line of an entry handled (ok, failed, dead_lettered or ignored)."""
+        level = _LEVELS[outcome]
+        if level < logging.WARNING and not self.log_events:
+            return
+        if not events_log.isEnabledFor(level):
+            return
+        fields = entry.fields
+        extra: dict[str, object] = {
+            "stream": self.stream,
+            "group": self.group,
+            "entry_id": entry.entry_id,
+            "delivery": count,
+            "outcome": outcome,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "event_type": fields.get("event_type"),
+            "event_id": fields.get("event_id"),
+            "conversation_id": fields.get("conversation_id") or None,
+            "body": fields.get("body"),  # written only when LOG_BODIES=true
+        }
+        if event is not None:
+            extra["trace_id"] = trace_id_of(event.traceparent)
+        if error is not None:
+            extra["error"] = error
+        events_log.log(
+            level,
+            "%s %s %s",
+            outcome,
+            fields.get("event_type", "?"),
+            self.stream,
+            extra=extra,
+            exc_info=exc_info,
+        )
 
     async def dead_letter(self, entry: Entry, error: str, count: int) -> None:
         """Move an entry to `<stream>.dlq` with the error, and acknowledge it, atomically."""
@@ -232,12 +313,17 @@ class Consumer:
             pipe.hdel(self.bus.key(names.failure_log(self.stream, self.group)), entry.entry_id)
             await pipe.execute()
         metrics.DEAD_LETTERED.labels(self.stream, self.group).inc()
-        log.error(
-            "dead-lettered %s %s after %d deliveries: %s", self.stream, entry.entry_id, count, error
-        )
 
     async def _ack(self, entry_id: str) -> None:
         await self.bus.redis.xack(self._key, self.group, entry_id)
+
+
+_LEVELS = {
+    "ok": logging.INFO,
+    "ignored": logging.INFO,
+    "failed": logging.WARNING,
+    "dead_lettered": logging.ERROR,
+}
 
 
 def _parse(entry: Entry) -> Event | None:
@@ -245,7 +331,6 @@ def _parse(entry: Entry) -> Event | None:
     try:
         return parse_event(fields["event_type"], int(fields["schema_version"]), fields["body"])
     except UnknownEventError:
-        log.info("ignoring unknown event %s", fields.get("event_type"))
         return None
     except (KeyError, ValueError, ValidationError) as exc:
         raise PoisonEntryError(f"unparseable entry: {type(exc).__name__}: {exc}"[:2000]) from exc

