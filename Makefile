@@ -4,6 +4,8 @@
 SHELL := /bin/bash
 # Trust the machine's certificate store (corporate proxies, private CAs) as pip does.
 export UV_SYSTEM_CERTS ?= 1
+# A uv installed by `make install` is found by everything below, tests included.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY_SOURCES := shared services devtools tests bench examples
