@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from baton_buffer.db import repo
@@ -46,16 +46,25 @@ class BufferContext:
         return cls(db=db, timers=timers, rules=rules)
 
     async def reschedule(self, conversation_id: str) -> None:
-        """Set the conversation's timer from what PostgreSQL holds now.
+        """Set the conversation's timer from what PostgreSQL holds now (see `reschedule_many`)."""
+        await self.reschedule_many([conversation_id])
+
+    async def reschedule_many(self, conversation_ids: Sequence[str]) -> None:
+        """Set these conversations' timers from what PostgreSQL holds now, in one query and
+        one Redis round trip.
 
         Called after the caller's commit, so the last writer of a conversation always sees
         every earlier commit; earlier writers can only leave an earlier (harmless) deadline.
         """
-        async with self.db.sessions() as session:
-            state = await repo.schedule_state(session, conversation_id)
-        at = next_check(self.rules, state.in_flight_since, state.arrivals)
-        if at is None:
+        if not conversation_ids:
             return
-        await self.timers.schedule(conversation_id, at)
-        if at <= self.clock():
+        async with self.db.sessions() as session:
+            states = await repo.schedule_states(session, conversation_ids)
+        deadlines: dict[str, float] = {}
+        for conversation_id, state in states.items():
+            at = next_check(self.rules, state.in_flight_since, state.arrivals)
+            if at is not None:
+                deadlines[conversation_id] = at
+        await self.timers.schedule_many(deadlines)
+        if deadlines and min(deadlines.values()) <= self.clock():
             self.wake.set()

@@ -19,13 +19,14 @@ def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext]:
     runtime = Runtime("buffer", settings, SCHEMA)
     timers = Timers(runtime.bus, lease_seconds=settings.claim_lease_seconds)
     ctx = BufferContext.from_settings(runtime.db, timers, settings)
-    consumer.register(runtime, ctx)
+    consumer.register(runtime, ctx, settings)
     runtime.workers.append(
         Ticker(
             ctx,
             tick_seconds=settings.tick_ms / 1000,
             batch=settings.release_batch,
             concurrency=settings.release_concurrency,
+            chunk=settings.release_chunk,
             recovery_seconds=settings.recovery_seconds,
         )
     )

@@ -37,16 +37,29 @@ def turn_id_for(conversation_id: str, sequence: int) -> uuid.UUID:
 
 async def release(ctx: BufferContext, conversation_id: str) -> float | None:
     """Release the conversation's burst if it is due; returns when to look at it next."""
+    return (await release_many(ctx, [conversation_id]))[conversation_id]
+
+
+async def release_many(
+    ctx: BufferContext, conversation_ids: Sequence[str]
+) -> dict[str, float | None]:
+    """Release the due bursts of these conversations in one transaction, under their row
+    locks; returns when to look at each next (None: nothing can happen until it changes)."""
     now = ctx.clock()
     at = datetime.fromtimestamp(now, UTC)
+    next_at: dict[str, float | None] = dict.fromkeys(conversation_ids)
+    opened: list[tuple[TurnCloseReason, int, float]] = []
     async with ctx.db.session() as session:
-        conv = await repo.lock_conversation(session, conversation_id)
-        if conv is None:
-            return None
-        if conv.in_flight_turn_id is not None:
+        convs = await repo.lock_conversations(session, conversation_ids)
+        free: list[str] = []
+        for conversation_id, conv in convs.items():
+            if conv.in_flight_turn_id is None:
+                free.append(conversation_id)
+                continue
             stuck_at = conv.in_flight_since.timestamp() + ctx.rules.stuck_turn_seconds
             if now < stuck_at:
-                return float(stuck_at)
+                next_at[conversation_id] = float(stuck_at)
+                continue
             await repo.time_out_turn(session, conversation_id, conv.in_flight_turn_id, at)
             metrics.STUCK_TURNS.inc()
             log.warning(
@@ -55,33 +68,43 @@ async def release(ctx: BufferContext, conversation_id: str) -> float | None:
                 ctx.rules.stuck_turn_seconds,
                 extra={"conversation_id": conversation_id},
             )
-        pending = await repo.pending_messages(session, conversation_id)
-        if not pending:
-            return None
-        # The closing rules look at arrivals; the turn's order is by WhatsApp timestamp.
-        arrivals = sorted(m.arrived_at.timestamp() for m in pending)
-        close = closing(ctx.rules, arrivals)
-        if close.due > now:
-            return close.due
-        cap = ctx.rules.turn_cap
-        taken = list(pending if cap is None else pending[:cap])
-        sequence = conv.last_sequence + 1
-        turn_id = turn_id_for(conversation_id, sequence)
-        await repo.open_turn(
-            session,
-            conversation_id,
-            turn_id=turn_id,
-            sequence=sequence,
-            closed_by=close.closed_by.value,
-            message_ids=[m.message_id for m in taken],
-            at=at,
-        )
-        event = _turn_ready(conv, turn_id, sequence, close.closed_by, taken)
-        await add_to_outbox(session, event)
-    metrics.TURNS_RELEASED.labels(close.closed_by.value).inc()
-    metrics.TURN_MESSAGES.observe(len(taken))
-    metrics.RELEASE_LATENESS.observe(max(0.0, now - close.due))
-    return now + ctx.rules.stuck_turn_seconds
+            free.append(conversation_id)
+        pending = await repo.pending_messages_of(session, free)
+        new_turns: list[repo.NewTurn] = []
+        events: list[TurnReady] = []
+        for conversation_id in free:
+            burst = pending.get(conversation_id)
+            if not burst:
+                continue
+            # The closing rules look at arrivals; the turn's order is by WhatsApp timestamp.
+            close = closing(ctx.rules, sorted(m.arrived_at.timestamp() for m in burst))
+            if close.due > now:
+                next_at[conversation_id] = close.due
+                continue
+            cap = ctx.rules.turn_cap
+            taken = list(burst if cap is None else burst[:cap])
+            conv = convs[conversation_id]
+            sequence = conv.last_sequence + 1
+            turn_id = turn_id_for(conversation_id, sequence)
+            new_turns.append(
+                repo.NewTurn(
+                    conversation_id,
+                    turn_id,
+                    sequence,
+                    close.closed_by.value,
+                    [m.message_id for m in taken],
+                )
+            )
+            events.append(_turn_ready(conv, turn_id, sequence, close.closed_by, taken))
+            opened.append((close.closed_by, len(taken), close.due))
+            next_at[conversation_id] = now + ctx.rules.stuck_turn_seconds
+        await repo.open_turns(session, new_turns, at)
+        await add_to_outbox(session, *events)
+    for closed_by, size, due in opened:
+        metrics.TURNS_RELEASED.labels(closed_by.value).inc()
+        metrics.TURN_MESSAGES.observe(size)
+        metrics.RELEASE_LATENESS.observe(max(0.0, now - due))
+    return next_at
 
 
 def _turn_ready(

@@ -27,7 +27,11 @@ class BufferSettings(BaseServiceSettings):
         recovery_seconds: how often the timers are rebuilt from PostgreSQL, in case Redis lost
             them (`BUFFER_RECOVERY_SECONDS`).
         release_batch: conversations claimed per tick (`BUFFER_RELEASE_BATCH`).
-        release_concurrency: releases running at once per replica (`BUFFER_RELEASE_CONCURRENCY`).
+        inbound_batch: stream entries (messages, turn completions) read and recorded in one
+            transaction (`BUFFER_INBOUND_BATCH`).
+        release_chunk: conversations released in one transaction (`BUFFER_RELEASE_CHUNK`).
+        release_concurrency: release transactions running at once per replica
+            (`BUFFER_RELEASE_CONCURRENCY`).
     """
 
     port: int = Field(8082, validation_alias="BUFFER_PORT")
@@ -38,5 +42,7 @@ class BufferSettings(BaseServiceSettings):
     tick_ms: int = Field(50, ge=1, le=10_000, validation_alias="BUFFER_TICK_MS")
     claim_lease_seconds: float = Field(30.0, gt=0, validation_alias="BUFFER_CLAIM_LEASE_SECONDS")
     recovery_seconds: float = Field(60.0, gt=0, validation_alias="BUFFER_RECOVERY_SECONDS")
+    inbound_batch: int = Field(500, ge=1, le=2000, validation_alias="BUFFER_INBOUND_BATCH")
     release_batch: int = Field(200, ge=1, le=10_000, validation_alias="BUFFER_RELEASE_BATCH")
+    release_chunk: int = Field(50, ge=1, le=1000, validation_alias="BUFFER_RELEASE_CHUNK")
     release_concurrency: int = Field(8, ge=1, le=256, validation_alias="BUFFER_RELEASE_CONCURRENCY")

@@ -9,7 +9,7 @@ import time
 
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
-from baton_buffer.release import release
+from baton_buffer.release import release, release_many
 from baton_buffer.rules import next_check
 from baton_buffer.timers import Claim
 
@@ -26,11 +26,13 @@ class Ticker:
         tick_seconds: float = 0.05,
         batch: int = 200,
         concurrency: int = 8,
+        chunk: int = 50,
         recovery_seconds: float = 60.0,
     ) -> None:
         self.ctx = ctx
         self.tick_seconds = tick_seconds
         self.batch = batch
+        self.chunk = max(1, chunk)
         self.recovery_seconds = recovery_seconds
         self.running = False
         self._slots = asyncio.Semaphore(concurrency)
@@ -55,20 +57,40 @@ class Ticker:
             self.running = False
 
     async def tick(self) -> int:
-        """Claim due conversations and release their turns; returns how many were claimed."""
+        """Claim due conversations and release their turns; returns how many were claimed.
+
+        The claims are released in chunks of `chunk` conversations, one transaction each,
+        up to `concurrency` chunks at once."""
         claims = await self.ctx.timers.claim_due(self.ctx.clock(), self.batch)
-        await asyncio.gather(*(self._release(claim) for claim in claims))
+        chunks = [claims[i : i + self.chunk] for i in range(0, len(claims), self.chunk)]
+        await asyncio.gather(*(self._release(chunk) for chunk in chunks))
         return len(claims)
 
-    async def _release(self, claim: Claim) -> None:
+    async def _release(self, claims: list[Claim]) -> None:
         async with self._slots:
             try:
-                next_at = await release(self.ctx, claim.conversation_id)
+                next_at = await release_many(self.ctx, [c.conversation_id for c in claims])
             except Exception:
-                # The claim stays until its lease lapses; then a replica retries.
-                log.exception("release failed", extra={"conversation_id": claim.conversation_id})
+                if len(claims) == 1:
+                    # The claim stays until its lease lapses; then a replica retries.
+                    log.exception(
+                        "release failed", extra={"conversation_id": claims[0].conversation_id}
+                    )
+                    return
+                # One conversation must not hold up the others: release them one by one.
+                log.warning("release of %d failed; one by one", len(claims), exc_info=True)
+                for claim in claims:
+                    await self._release_one(claim)
                 return
-            await self.ctx.timers.settle(claim, next_at)
+            await self.ctx.timers.settle_many([(c, next_at[c.conversation_id]) for c in claims])
+
+    async def _release_one(self, claim: Claim) -> None:
+        try:
+            next_at = await release(self.ctx, claim.conversation_id)
+        except Exception:
+            log.exception("release failed", extra={"conversation_id": claim.conversation_id})
+            return
+        await self.ctx.timers.settle(claim, next_at)
 
     async def recover(self) -> int:
         """Re-arm the timer of every open conversation from PostgreSQL; returns how many."""

@@ -48,13 +48,17 @@ end
 return out
 """
 
-# KEYS: deadlines, claims. ARGV: conversation id, lease (ms) it was claimed with, next ms or ''.
+# KEYS: deadlines, claims. ARGV: triples of conversation id, lease (ms) it was claimed with,
+# next ms or ''.
 _SETTLE = """
-if tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1])) == tonumber(ARGV[2]) then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
-if ARGV[3] ~= '' then
-  redis.call('ZADD', KEYS[1], 'LT', ARGV[3], ARGV[1])
+for i = 1, #ARGV, 3 do
+  local conv, lease, next_ms = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if tonumber(redis.call('ZSCORE', KEYS[2], conv)) == tonumber(lease) then
+    redis.call('ZREM', KEYS[2], conv)
+  end
+  if next_ms ~= '' then
+    redis.call('ZADD', KEYS[1], 'LT', next_ms, conv)
+  end
 end
 return 1
 """
@@ -107,10 +111,15 @@ class Timers:
 
     async def settle(self, claim: Claim, next_at: float | None) -> None:
         """Give the claim back and schedule the conversation's next look, if any."""
-        await self._settle(
-            keys=[self._deadlines, self._claims],
-            args=[claim.conversation_id, claim.lease_ms, "" if next_at is None else _ms(next_at)],
-        )
+        await self.settle_many([(claim, next_at)])
+
+    async def settle_many(self, settled: list[tuple[Claim, float | None]]) -> None:
+        """`settle` for many claims in one round trip."""
+        args: list[str | int] = []
+        for claim, next_at in settled:
+            args += [claim.conversation_id, claim.lease_ms, "" if next_at is None else _ms(next_at)]
+        if args:
+            await self._settle(keys=[self._deadlines, self._claims], args=args)
 
     async def deadline(self, conversation_id: str) -> float | None:
         """The conversation's next deadline in epoch seconds, if it has one."""

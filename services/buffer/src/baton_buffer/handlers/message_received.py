@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from baton_buffer import metrics
+from baton_buffer.batching import BatchHandler
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
 from baton_shared.events import Event, MessageReceived, conversation_id_for
@@ -14,29 +16,48 @@ from baton_shared.streams.consumer import Delivery, Handler
 log = logging.getLogger(__name__)
 
 
-def make_handler(ctx: BufferContext) -> Handler:
-    """The `wa.inbound` handler bound to `ctx`."""
+def make_batch_handler(ctx: BufferContext) -> BatchHandler:
+    """The `wa.inbound` handler of a read batch, bound to `ctx`."""
 
-    async def handle(event: Event, delivery: Delivery) -> None:
-        """Record a customer message (once per WhatsApp id) and schedule its burst."""
-        if not isinstance(event, MessageReceived):
+    async def handle_batch(events: Sequence[Event]) -> None:
+        """Record customer messages (once per WhatsApp id), in stream order, in one
+        transaction; then schedule their conversations' bursts."""
+        items = [
+            (
+                event,
+                event.conversation_id
+                or conversation_id_for(event.payload.phone_number_id, event.payload.customer_id),
+            )
+            for event in events
+            if isinstance(event, MessageReceived)
+        ]
+        if not items:
             return
-        message = event.payload
-        conversation_id = event.conversation_id or conversation_id_for(
-            message.phone_number_id, message.customer_id
-        )
         arrived_at = datetime.fromtimestamp(ctx.clock(), UTC)
         async with ctx.db.session() as session:
-            recorded = await repo.record_message(session, event, conversation_id, arrived_at)
-        metrics.MESSAGES.labels("recorded" if recorded else "duplicate").inc()
-        if not recorded:
+            recorded = await repo.record_messages(session, items, arrived_at)
+        duplicates = [(e, c) for e, c in items if e.payload.message_id not in recorded]
+        metrics.MESSAGES.labels("recorded").inc(len(items) - len(duplicates))
+        metrics.MESSAGES.labels("duplicate").inc(len(duplicates))
+        for event, conversation_id in duplicates:
             log.info(
                 "duplicate message %s ignored",
-                message.message_id,
+                event.payload.message_id,
                 extra={"conversation_id": conversation_id, "event_id": event.event_id},
             )
         # Even for a duplicate: a crash after the commit above and before this line must not
         # leave a recorded message without a timer, and scheduling is idempotent.
-        await ctx.reschedule(conversation_id)
+        await ctx.reschedule_many([conversation_id for _, conversation_id in items])
+
+    return handle_batch
+
+
+def make_handler(ctx: BufferContext) -> Handler:
+    """The `wa.inbound` handler of one entry (redeliveries, failed batches), bound to `ctx`."""
+    handle_batch = make_batch_handler(ctx)
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        """Record a customer message (once per WhatsApp id) and schedule its burst."""
+        await handle_batch([event])
 
     return handle

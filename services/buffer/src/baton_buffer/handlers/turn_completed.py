@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from baton_buffer import metrics
+from baton_buffer.batching import BatchHandler
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
 from baton_shared.events import Event, TurnCompleted
@@ -14,23 +16,41 @@ from baton_shared.streams.consumer import Delivery, Handler
 log = logging.getLogger(__name__)
 
 
+def make_batch_handler(ctx: BufferContext) -> BatchHandler:
+    """The `conv.turns.done` handler of a read batch, bound to `ctx`."""
+
+    async def handle_batch(events: Sequence[Event]) -> None:
+        """Record the turns' outcomes, end those in flight, and schedule the pending bursts."""
+        reports = [
+            (event.payload.turn_id, event.payload.outcome.value)
+            for event in events
+            if isinstance(event, TurnCompleted)
+        ]
+        if not reports:
+            return
+        at = datetime.fromtimestamp(ctx.clock(), UTC)
+        async with ctx.db.session() as session:
+            completions = await repo.complete_turns(session, reports, at)
+        counted: set[object] = set()
+        for turn_id, outcome in reports:
+            completion = completions.get(turn_id)
+            if completion is None:
+                log.warning("completion of unknown turn %s ignored", turn_id)
+            elif completion.first_report and turn_id not in counted:
+                counted.add(turn_id)
+                metrics.TURNS_COMPLETED.labels(outcome).inc()
+        # Also on a redelivery: the first delivery may have crashed before rescheduling.
+        await ctx.reschedule_many([c.conversation_id for c in completions.values()])
+
+    return handle_batch
+
+
 def make_handler(ctx: BufferContext) -> Handler:
-    """The `conv.turns.done` handler bound to `ctx`."""
+    """The `conv.turns.done` handler of one entry, bound to `ctx`."""
+    handle_batch = make_batch_handler(ctx)
 
     async def handle(event: Event, delivery: Delivery) -> None:
         """Record the turn's outcome, end it if in flight, and schedule the pending burst."""
-        if not isinstance(event, TurnCompleted):
-            return
-        result = event.payload
-        at = datetime.fromtimestamp(ctx.clock(), UTC)
-        async with ctx.db.session() as session:
-            completion = await repo.complete_turn(session, result.turn_id, result.outcome.value, at)
-        if completion is None:
-            log.warning("completion of unknown turn %s ignored", result.turn_id)
-            return
-        if completion.first_report:
-            metrics.TURNS_COMPLETED.labels(result.outcome.value).inc()
-        # Also on a redelivery: the first delivery may have crashed before rescheduling.
-        await ctx.reschedule(completion.conversation_id)
+        await handle_batch([event])
 
     return handle
