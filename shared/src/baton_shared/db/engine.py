@@ -39,7 +39,8 @@ class Database:
             async_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No pre-ping: it costs a round trip per session. A dropped connection fails
+            # one transaction (the consumer retries the entry) and the pool replaces it.
             connect_args={"server_settings": {"search_path": f"{schema},public"}},
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -93,15 +94,32 @@ class Bus:
         self, stream: str, event_id: str, fields: dict[str, str]
     ) -> str | None:
         """Append prepared fields once per event id (see `publish`)."""
-        flat: list[str] = []
-        for key, value in fields.items():
-            flat += [key, value]
-        result = await self._publish_once(
-            keys=[self.key(stream), self.key(names.published_marker(event_id))],
-            args=[self.maxlen, self.dedupe_seconds, *flat],
-        )
-        metrics.PUBLISHED.labels(stream, "appended" if result else "duplicate").inc()
-        return str(result) if result else None
+        return (await self.publish_many([(stream, event_id, fields)]))[0]
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, str, dict[str, str]]]
+    ) -> list[str | None]:
+        """Append several (stream, event_id, fields) in order, in one round trip.
+
+        Each item is appended once per event id, as with `publish`; the result lists the entry
+        ids, None for items appended before. Not atomic as a whole: a failure part-way leaves
+        the first items appended, and publishing them again is harmless."""
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, event_id, fields in items:
+                flat = [part for pair in fields.items() for part in pair]
+                await self._publish_once(
+                    keys=[self.key(stream), self.key(names.published_marker(event_id))],
+                    args=[self.maxlen, self.dedupe_seconds, *flat],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        ids: list[str | None] = []
+        for (stream, _, _), result in zip(items, results, strict=True):
+            metrics.PUBLISHED.labels(stream, "appended" if result else "duplicate").inc()
+            ids.append(str(result) if result else None)
+        return ids
 
     async def aclose(self) -> None:
         """Close the connection pool."""
