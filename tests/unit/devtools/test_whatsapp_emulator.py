@@ -44,8 +44,10 @@ class Receiver:
     def statuses_for(self, wamid: str) -> list[dict[str, Any]]:
         found = []
         for _, raw in self.bodies():
-            value = json.loads(raw)["entry"][0]["changes"][0]["value"]
-            found += [s for s in value.get("statuses", []) if s["id"] == wamid]
+            for entry in json.loads(raw).get("entry", []):  # other tests post odd payloads
+                for change in entry.get("changes", []):
+                    statuses = change.get("value", {}).get("statuses", [])
+                    found += [s for s in statuses if s.get("id") == wamid]
         return found
 
 
@@ -652,3 +654,163 @@ async def test_health_and_auth_on_media(wa: tuple[httpx.AsyncClient, WaState]) -
     http, _ = wa
     assert (await http.get("/health")).json() == {"status": "ok"}
     assert (await http.get("/v21.0/123")).json()["error"]["code"] == 190
+
+
+# --- Enforced limits: throughput (130429), pair rate (131056), 24-hour window (131047) ---
+
+
+def to(customer: str, text: str = "hi") -> dict[str, Any]:
+    return {"messaging_product": "whatsapp", "to": customer, "type": "text", "text": {"body": text}}
+
+
+async def codes(http: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> list[int | None]:
+    """Send each body; the Graph error code of each answer (None for a success)."""
+    found: list[int | None] = []
+    for body in bodies:
+        response = await http.post(SEND, json=body, headers=AUTH)
+        found.append(None if response.status_code == 200 else response.json()["error"]["code"])
+    return found
+
+
+async def test_throughput_over_the_limit_is_130429(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, _ = wa
+    await http.post("/_emulator/config", json={"throughput_mps": 3, "statuses": []})
+    # Three different customers: the pair limit plays no part. The bucket refills 3/s, so
+    # at most one more token can come back while the calls run; six calls exceed it.
+    seen = await codes(http, [to(f"4477009001{i:02d}") for i in range(6)])
+    assert seen[:3] == [None, None, None]
+    assert 130429 in seen[3:]
+    response = await http.post(SEND, json=to("447700900199"), headers=AUTH)
+    if response.status_code != 200:
+        error = response.json()["error"]
+        assert (response.status_code, error["code"]) == (400, 130429)
+        assert error["message"] == "(#130429) Rate limit hit"
+        assert error["error_data"]["details"] == "Cloud API message throughput has been reached."
+    stats = (await http.get("/_emulator/limits")).json()
+    assert stats["refused"]["130429"] >= 1
+    await http.delete("/_emulator/limits")
+    assert await codes(http, [to("447700900150")]) == [None]  # buckets full again
+    await http.post("/_emulator/config", json={"throughput_mps": 0})  # 0 = off
+    assert (await http.get("/_emulator/config")).json()["throughput_mps"] is None
+    assert set(await codes(http, [to(f"4477009002{i:02d}") for i in range(10)])) == {None}
+
+
+async def test_throughput_counts_per_business_number(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, _ = wa
+    await http.post("/_emulator/config", json={"throughput_mps": 1, "statuses": []})
+    assert await codes(http, [to("447700900101")]) == [None]
+    other = await http.post(
+        "/v21.0/100000000000002/messages", json=to("447700900102"), headers=AUTH
+    )
+    assert other.status_code == 200
+    assert await codes(http, [to("447700900103")]) == [130429]
+
+
+async def test_the_default_throughput_is_whatsapps_80_per_second(
+    wa: tuple[httpx.AsyncClient, WaState],
+) -> None:
+    http, state = wa
+    assert (await http.get("/_emulator/config")).json()["throughput_mps"] == 80
+    state.config.statuses = []
+    # 120 calls cannot all fit in one 80-token burst plus what refills while they run,
+    # unless they take over half a second; count what happened instead of timing it.
+    started = time.monotonic()
+    seen = await codes(http, [to(f"4477009{i:05d}") for i in range(120)])
+    elapsed = time.monotonic() - started
+    assert seen[:80] == [None] * 80
+    assert seen.count(None) <= 80 + int(elapsed * 80) + 1
+    off = WaEmulatorSettings(wa_emulator_throughput_mps=0)
+    assert create_app(off).state.emulator.config.throughput_mps is None
+
+
+async def test_pair_rate_limit_is_131056(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, _ = wa
+    await http.post("/_emulator/config", json={"pair_burst": 2, "statuses": []})
+    seen = await codes(http, [to(CUSTOMER, str(i)) for i in range(3)])
+    assert seen == [None, None, 131056]  # 1 per 6 s after a burst of 2
+    assert await codes(http, [to("447700900124")]) == [None]  # other customers unaffected
+    response = await http.post(SEND, json=to(CUSTOMER), headers=AUTH)
+    error = response.json()["error"]
+    assert (response.status_code, error["message"]) == (
+        400,
+        "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    )
+    assert "same recipient" in error["error_data"]["details"]
+    read = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"}
+    assert (await http.post(SEND, json=read, headers=AUTH)).status_code == 200  # not a message
+    await http.post("/_emulator/config", json={"pair_limit": False})
+    assert await codes(http, [to(CUSTOMER)]) == [None]
+
+
+async def test_pair_default_allows_a_burst_of_45(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, _ = wa
+    await http.post("/_emulator/config", json={"statuses": [], "throughput_mps": 0})
+    seen = await codes(http, [to(CUSTOMER, str(i)) for i in range(46)])
+    assert seen[:45] == [None] * 45
+    assert seen[45] == 131056
+
+
+async def test_window_closed_is_131047_synchronously(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, _ = wa
+    await http.post(
+        "/_emulator/config", json={"enforce_window": True, "window_mode": "sync", "statuses": []}
+    )
+    assert await codes(http, [to(CUSTOMER)]) == [131047]  # never wrote
+    template = msg("template", TEMPLATE)
+    assert await codes(http, [template]) == [None]  # templates go out
+    stale = int(time.time()) - 25 * 3600
+    await http.post("/_emulator/inbound", json={"from": CUSTOMER, "text": "x", "timestamp": stale})
+    response = await http.post(SEND, json=to(CUSTOMER), headers=AUTH)
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (400, 131047)
+    assert "24 hours" in error["error_data"]["details"]
+    await http.post("/_emulator/inbound", json={"from": CUSTOMER, "text": "hello again"})
+    assert await codes(http, [to(CUSTOMER)]) == [None]  # window open again
+    assert (await http.get("/_emulator/limits")).json()["refused"]["131047"] == 2
+
+
+async def test_window_closed_arrives_as_a_failed_status_webhook(
+    wa: tuple[httpx.AsyncClient, WaState], receiver: Receiver
+) -> None:
+    http, state = wa
+    config = await http.post("/_emulator/config", json={"enforce_window": True})
+    assert config.json()["window_mode"] == "webhook"  # the default: 200 + wamid, then failed
+    response = await http.post(SEND, json=to(CUSTOMER), headers=AUTH)
+    assert response.status_code == 200
+    await state.drain()
+    [failed] = receiver.statuses_for(response.json()["messages"][0]["id"])
+    assert failed["status"] == "failed"
+    [error] = failed["errors"]
+    assert (error["code"], error["title"]) == (131047, "Re-engagement message")
+    assert "24 hours" in error["error_data"]["details"]
+
+
+async def test_a_customer_message_in_a_raw_webhook_opens_the_window(
+    wa: tuple[httpx.AsyncClient, WaState],
+) -> None:
+    http, _ = wa
+    await http.post(
+        "/_emulator/config", json={"enforce_window": True, "window_mode": "sync", "statuses": []}
+    )
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_ID},
+        "messages": [
+            {"from": CUSTOMER, "id": "wamid.R", "timestamp": str(int(time.time())), "type": "text",
+             "text": {"body": "hi"}}
+        ],
+    }  # fmt: skip
+    payload = {"object": "whatsapp_business_account",
+               "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}]}  # fmt: skip
+    await http.post("/_emulator/webhook", json=payload)
+    assert await codes(http, [to(CUSTOMER)]) == [None]
+    assert await codes(http, [to("447700900124")]) == [131047]
+
+
+async def test_window_is_off_by_default(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, _ = wa
+    assert (await http.get("/_emulator/config")).json()["enforce_window"] is False
+    assert await codes(http, [to("447700900177")]) == [None]
+    on = WaEmulatorSettings(wa_emulator_enforce_window=True, wa_emulator_pair_limit=False)
+    config = create_app(on).state.emulator.config
+    assert (config.enforce_window, config.pair_limit) == (True, False)

@@ -21,6 +21,7 @@ async def inbound(request: InboundRequest, state: StateDep) -> JSONResponse:
     settings = state.settings
     contact, message = build_inbound(request, state.media, settings.wa_display_phone_number)
     state.inbound_senders[message["id"]] = request.from_
+    state.limits.record_inbound(request.phone_number_id, request.from_, float(message["timestamp"]))
     payload = envelope(
         settings, request.phone_number_id, {"contacts": [contact], "messages": [message]}
     )
@@ -31,7 +32,10 @@ async def inbound(request: InboundRequest, state: StateDep) -> JSONResponse:
 async def webhook(
     state: StateDep, payload: dict[str, Any] = Body(...), sign: bool = True
 ) -> JSONResponse:
-    """Sign and post an arbitrary payload (batches, statuses); `?sign=false` omits the header."""
+    """Sign and post an arbitrary payload (batches, statuses); `?sign=false` omits the header.
+
+    Customer messages in it open their customer-service windows, as real ones would."""
+    state.limits.record_webhook(payload)
     return await _post(state, payload, {}, signed=sign)
 
 

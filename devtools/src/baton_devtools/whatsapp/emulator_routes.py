@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,13 @@ class ConfigUpdate(BaseModel):
     statuses: list[StatusName] | None = None
     status_delay_ms: int | None = Field(default=None, ge=0)
     latency_ms: int | None = Field(default=None, ge=0)
+    throughput_mps: int | None = Field(default=None, ge=0, description="0 turns it off")
+    pair_limit: bool | None = None
+    pair_interval_seconds: float | None = Field(default=None, gt=0)
+    pair_burst: int | None = Field(default=None, ge=1)
+    enforce_window: bool | None = None
+    window_hours: float | None = Field(default=None, gt=0)
+    window_mode: Literal["sync", "webhook"] | None = None
 
 
 def _select(records: list[MessageRecord], to: str | None, phone_number_id: str | None) -> list[Any]:
@@ -85,7 +92,23 @@ async def get_config(state: StateDep) -> EmulatorConfig:
 
 @router.post("/config")
 async def update_config(update: ConfigUpdate, state: StateDep) -> EmulatorConfig:
-    """Change status webhooks (`statuses`, `status_delay_ms`) or Graph latency (`latency_ms`)."""
+    """Change status webhooks, Graph latency, or the enforced limits (see `EmulatorConfig`)."""
     changes = update.model_dump(exclude_none=True)
+    if changes.get("throughput_mps") == 0:
+        changes["throughput_mps"] = None
     state.config = state.config.model_copy(update=changes)
     return state.config
+
+
+@router.get("/limits")
+async def limit_stats(state: StateDep) -> dict[str, Any]:
+    """Calls refused per limit code (130429, 131056, 131047) and messages accepted so far."""
+    refused = {str(code): count for code, count in sorted(state.limits.refused.items())}
+    return {"refused": refused, "accepted": len(state.messages)}
+
+
+@router.delete("/limits")
+async def reset_limits(state: StateDep) -> dict[str, bool]:
+    """Refill every bucket and zero the refusal counts (customers' inbound times are kept)."""
+    state.limits.reset()
+    return {"success": True}

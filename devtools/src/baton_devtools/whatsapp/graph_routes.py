@@ -26,6 +26,7 @@ async def send_message(
     body = await _json_body(request)
     send = validate_send(body, state.settings.wa_display_phone_number)
     failure = await _apply_fault(state, send)
+    failure = _enforce_limits(state, phone_number_id, send) or failure
     if send.kind == "read":
         _record_read(state, send, phone_number_id, version, body)
         return {"success": True}
@@ -69,6 +70,26 @@ async def _apply_fault(state: WaState, send: SendRequest) -> GraphError | None:
     if fault.mode == "sync" or send.kind == "read":
         raise fault.error()
     return fault.error()
+
+
+def _enforce_limits(state: WaState, phone_number_id: str, send: SendRequest) -> GraphError | None:
+    """Raise 130429 / 131056 / sync 131047 as WhatsApp would; return a webhook-mode 131047."""
+    config = state.config
+    limits = state.limits
+    error = limits.check_throughput(phone_number_id, config.throughput_mps)
+    if error is None and send.kind == "message" and send.to is not None:
+        if config.pair_limit:
+            error = limits.check_pair(
+                phone_number_id, send.to, config.pair_interval_seconds, config.pair_burst
+            )
+        if error is None and config.enforce_window:
+            closed = limits.window_closed(phone_number_id, send.to, send.type, config.window_hours)
+            if closed is not None and config.window_mode == "webhook":
+                return closed
+            error = closed
+    if error is not None:
+        raise error
+    return None
 
 
 def _record_read(

@@ -17,6 +17,12 @@ class WaEmulatorSettings(BaseSettings):
         ingress_webhook_url: where customer and status webhooks are posted.
         wa_display_phone_number: `metadata.display_phone_number` of webhooks.
         wa_business_account_id: `entry[].id` (WABA id) of webhooks.
+        wa_emulator_throughput_mps: messages per second per business number before 130429
+            (`WA_EMULATOR_THROUGHPUT_MPS`; 0 = not enforced). WhatsApp: 80, up to 1,000.
+        wa_emulator_pair_limit: enforce the pair rate limit, 131056 (`WA_EMULATOR_PAIR_LIMIT`).
+        wa_emulator_enforce_window: enforce the 24-hour window, 131047
+            (`WA_EMULATOR_ENFORCE_WINDOW`; off by default: tests that open windows through
+            ingress events rather than through the emulator would otherwise fail).
     """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -28,3 +34,6 @@ class WaEmulatorSettings(BaseSettings):
     ingress_webhook_url: str = "http://127.0.0.1:8080/webhook"
     wa_display_phone_number: str = "15550000001"
     wa_business_account_id: str = "100000000000000"
+    wa_emulator_throughput_mps: int = Field(default=80, ge=0)
+    wa_emulator_pair_limit: bool = True
+    wa_emulator_enforce_window: bool = False

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton_devtools.whatsapp.faults import FaultBook
+from baton_devtools.whatsapp.limits import Limits
 from baton_devtools.whatsapp.media import MediaStore
 from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.webhooks import WebhookClient
@@ -27,6 +28,14 @@ class EmulatorConfig(BaseModel):
         statuses: status webhooks delivered after each successful send, in order.
         status_delay_ms: wait before each status webhook.
         latency_ms: latency added to every Graph API call.
+        throughput_mps: calls per second per business number before 130429; None = off.
+        pair_limit: whether one number messaging one customer too fast gets 131056.
+        pair_interval_seconds: the pair rate: one message per this many seconds...
+        pair_burst: ...with bursts up to this many (borrowing future quota).
+        enforce_window: whether free-form messages need an inbound message within
+            `window_hours` (131047 otherwise; templates always pass).
+        window_mode: "sync" answers 131047 at once; "webhook" answers 200 + wamid and then
+            delivers a failed status with 131047.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +43,23 @@ class EmulatorConfig(BaseModel):
     statuses: list[StatusName] = Field(default_factory=lambda: list(ALL_STATUSES))
     status_delay_ms: int = Field(default=100, ge=0)
     latency_ms: int = Field(default=0, ge=0)
+    throughput_mps: int | None = Field(default=80, ge=1)
+    pair_limit: bool = True
+    pair_interval_seconds: float = Field(default=6.0, gt=0)
+    pair_burst: int = Field(default=45, ge=1)
+    enforce_window: bool = False
+    window_hours: float = Field(default=24.0, gt=0)
+    window_mode: Literal["sync", "webhook"] = "webhook"
+
+    @classmethod
+    def from_settings(cls, settings: WaEmulatorSettings) -> EmulatorConfig:
+        """The starting config: limits as the environment says."""
+        mps = settings.wa_emulator_throughput_mps
+        return cls(
+            throughput_mps=mps or None,
+            pair_limit=settings.wa_emulator_pair_limit,
+            enforce_window=settings.wa_emulator_enforce_window,
+        )
 
 
 @dataclass
@@ -73,7 +99,8 @@ class WaState:
         self.reads: list[MessageRecord] = []
         self.media = MediaStore()
         self.faults = FaultBook()
-        self.config = EmulatorConfig()
+        self.config = EmulatorConfig.from_settings(settings)
+        self.limits = Limits()
         self.inbound_senders: dict[str, str] = {}
         self.webhook = WebhookClient(settings.ingress_webhook_url, settings.wa_app_secret)
         self._tasks: set[asyncio.Task[None]] = set()

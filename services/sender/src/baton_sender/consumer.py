@@ -12,6 +12,11 @@ from baton_shared.streams import names
 
 def register(runtime: Runtime, ctx: SenderContext) -> None:
     """Register the sender's consumers (all in group `sender`) on the runtime."""
-    runtime.consume(names.WA_OUTBOUND, names.GROUP_SENDER, partial(message_requested.handle, ctx))
+    runtime.consume(
+        names.WA_OUTBOUND,
+        names.GROUP_SENDER,
+        partial(message_requested.handle, ctx),
+        concurrency=ctx.settings.ingest_concurrency,
+    )
     runtime.consume(names.WA_STATUSES, names.GROUP_SENDER, partial(status_received.handle, ctx))
     runtime.consume(names.WA_INBOUND, names.GROUP_SENDER, partial(message_received.handle, ctx))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from baton_sender.keyed_lock import KeyedLocks
 from baton_sender.ratelimit import RateLimiter
 from baton_sender.settings import SenderSettings
 from baton_sender.whatsapp.client import WhatsAppClient
@@ -18,6 +19,8 @@ class SenderContext:
 
     Attributes:
         work: set when new messages may be ready, so the dispatcher looks at once.
+        ingest_locks: per-customer locks that keep one customer's commands in stream order
+            while `wa.outbound` entries are recorded concurrently.
     """
 
     settings: SenderSettings
@@ -26,6 +29,7 @@ class SenderContext:
     client: WhatsAppClient
     limiter: RateLimiter
     work: asyncio.Event = field(default_factory=asyncio.Event)
+    ingest_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @classmethod
     def build(cls, settings: SenderSettings, db: Database, bus: Bus) -> SenderContext:

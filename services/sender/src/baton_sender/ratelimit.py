@@ -6,6 +6,8 @@ a message never spends one bucket's token while waiting on the other.
 
 from __future__ import annotations
 
+import math
+
 from baton_sender import keys
 from baton_shared.streams.bus import Bus
 
@@ -40,6 +42,9 @@ return wait
 """
 
 
+NUMBER_BURST_SECONDS = 0.1
+
+
 class RateLimiter:
     """Takes send permits from the business number's and the customer's buckets."""
 
@@ -48,6 +53,9 @@ class RateLimiter:
     ) -> None:
         self.bus = bus
         self.number_mps = number_mps
+        # A tenth of a second's worth: WhatsApp measures throughput over short windows, and a
+        # full second's burst on top of the steady rate would draw 130429s.
+        self.number_burst = max(1, math.ceil(number_mps * NUMBER_BURST_SECONDS))
         self.customer_rate = customer_per_minute / 60
         self.customer_burst = customer_burst
         self._take = bus.redis.register_script(_TAKE)
@@ -58,7 +66,7 @@ class RateLimiter:
         `customer` None takes only the number's permit (mark-as-read, typing indicators).
         """
         bucket_keys = [self.bus.key(keys.number_bucket(phone_number_id))]
-        args: list[float] = [self.number_mps, self.number_mps]
+        args: list[float] = [self.number_mps, self.number_burst]
         if customer is not None:
             bucket_keys.append(self.bus.key(keys.customer_bucket(phone_number_id, customer)))
             args += [self.customer_rate, self.customer_burst]

@@ -28,6 +28,8 @@ class SenderSettings(BaseServiceSettings):
             opened its window before it counts as outside the window.
         dispatch_concurrency: customers served in parallel by one replica.
         claim_lease_seconds: a claimed message not finished in this time is recovered.
+        ingest_concurrency: `wa.outbound` commands recorded at once (one customer's always one
+            after the other, in stream order).
     """
 
     port: int = Field(default=8084, validation_alias="SENDER_PORT")
@@ -44,8 +46,9 @@ class SenderSettings(BaseServiceSettings):
     auth_pause_seconds: float = Field(default=60.0, ge=0)
     window_hours: float = Field(default=24.0, gt=0)
     window_grace_seconds: float = Field(default=15.0, ge=0)
-    dispatch_concurrency: int = Field(default=32, ge=1, le=1000)
+    dispatch_concurrency: int = Field(default=64, ge=1, le=1000)
     claim_lease_seconds: float = Field(default=60.0, gt=0)
+    ingest_concurrency: int = Field(default=16, ge=1, le=256)
 
     def secret_fields(self) -> tuple[str, ...]:
         """The access token must be real outside development."""

@@ -58,6 +58,7 @@ messages = Table(
         "seq",
         postgresql_where=text("status IN ('queued', 'claimed', 'calling')"),
     ),
+    Index("messages_queued", "seq", postgresql_where=text("status = 'queued'")),
 )
 
 # The customer-service window: when each customer last wrote to each business number.

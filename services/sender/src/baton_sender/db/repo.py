@@ -14,22 +14,28 @@ from baton_sender.status import Status
 
 # The head of each customer's pending list is the only message of that customer that may be
 # claimed, and only while it is queued and due: one in flight per customer, in `seq` order.
+# It walks queued messages in `seq` order (index `messages_queued`) and checks each has no
+# earlier pending message (index `messages_pending`), so its cost follows what it claims, not
+# the size of the backlog.
 _CLAIM_HEADS = text("""
 UPDATE messages m
 SET status = 'claimed', lease_until = now() + make_interval(secs => :lease), updated_at = now()
 WHERE m.seq IN (
     SELECT q.seq FROM messages q
-    JOIN (
-        SELECT DISTINCT ON (phone_number_id, recipient) seq FROM messages
-        WHERE status IN ('queued', 'claimed', 'calling')
-        ORDER BY phone_number_id, recipient, seq
-    ) heads ON heads.seq = q.seq
     WHERE q.status = 'queued' AND (q.not_before IS NULL OR q.not_before <= now())
+    AND NOT EXISTS (
+        SELECT 1 FROM messages p
+        WHERE p.phone_number_id = q.phone_number_id AND p.recipient = q.recipient
+        AND p.status IN ('queued', 'claimed', 'calling') AND p.seq < q.seq
+    )
     ORDER BY q.seq
     LIMIT :limit
     FOR UPDATE OF q SKIP LOCKED
 ) AND m.status = 'queued'
-RETURNING m.seq
+RETURNING m.*, (
+    SELECT w.last_inbound_at FROM windows w
+    WHERE w.phone_number_id = m.phone_number_id AND w.customer = m.recipient
+) AS last_inbound_at
 """)
 
 
@@ -42,10 +48,13 @@ async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> int
     return len(result.all())
 
 
-async def claim_heads(session: AsyncSession, limit: int, lease_seconds: float) -> list[int]:
-    """Claim up to `limit` due messages, at most one per customer; returns their seqs."""
+async def claim_heads(session: AsyncSession, limit: int, lease_seconds: float) -> list[Row[Any]]:
+    """Claim up to `limit` due messages, at most one per customer, oldest first.
+
+    Each row carries the message and `last_inbound_at` (the customer's window), so sending it
+    needs no further read."""
     result = await session.execute(_CLAIM_HEADS, {"limit": limit, "lease": lease_seconds})
-    return sorted(int(row.seq) for row in result)
+    return sorted(result.all(), key=lambda row: int(row.seq))
 
 
 async def get(session: AsyncSession, seq: int, *, lock: bool = False) -> Row[Any] | None:

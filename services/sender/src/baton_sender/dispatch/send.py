@@ -32,7 +32,6 @@ from typing import Any
 
 from baton_sender import keys, metrics
 from baton_sender.context import SenderContext
-from baton_sender.db import repo
 from baton_sender.dispatch import record
 from baton_sender.dispatch.backoff import retry_delay
 from baton_sender.fencing import fence_for
@@ -51,12 +50,10 @@ MAX_INLINE_WAIT = 1.0
 NOT_MESSAGES = (OutboundKind.MARK_READ, OutboundKind.TYPING)
 
 
-async def send_one(ctx: SenderContext, seq: int) -> None:
-    """Take one claimed message through checks, the call, and the recording of its outcome."""
-    async with ctx.db.session() as session:
-        row = await repo.get(session, seq)
-    if row is None:
-        return
+async def send_one(ctx: SenderContext, row: Any) -> None:
+    """Take one claimed message (a `repo.claim_heads` row) through checks, the call, and the
+    recording of its outcome."""
+    seq = int(row.seq)
     command = OutboundCommand.model_validate(row.command)
     callback = f"{row.command_id}#{row.part}"
     try:
@@ -95,8 +92,7 @@ async def _window_allows(ctx: SenderContext, row: Any, command: OutboundCommand)
     """False (after failing or re-queueing the message) when the window forbids sending now."""
     if command.kind in WINDOW_FREE_KINDS:
         return True
-    async with ctx.db.session() as session:
-        last = await repo.last_inbound(session, row.phone_number_id, row.recipient)
+    last = row.last_inbound_at  # read by the claim
     now = datetime.now(UTC)
     window = timedelta(hours=ctx.settings.window_hours)
     if last is not None and now - last < window:

@@ -54,7 +54,12 @@ async def handle(ctx: SenderContext, event: Event, delivery: Delivery) -> None:
     """Record a send command once; wake the dispatcher."""
     if not isinstance(event, MessageRequested):
         return
-    async with ctx.db.session() as session:
+    # Entries are handled concurrently (see `consumer.register`); one customer's commands are
+    # recorded one after the other, in stream order, so their `seq` order is their send order.
+    async with (
+        ctx.ingest_locks.hold((event.payload.phone_number_id, event.payload.to)),
+        ctx.db.session() as session,
+    ):
         if not await claim_inbox(session, CONSUMER, event.event_id):
             return
         added = await repo.add_messages(session, message_rows(event))
