@@ -20,7 +20,7 @@ from baton_shared.events import (
 )
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
-from baton_shared.testing import wait_until
+from baton_shared.testing import drained, wait_until
 
 from .conftest import PHONE_NUMBER_ID, NewOperator, auth, customer_writes, new_wa_id
 
@@ -96,8 +96,7 @@ async def test_only_the_holder_may_write_and_the_command_goes_out(
 
 
 async def _stream_drained(bus: Bus) -> bool:
-    groups = await bus.redis.xinfo_groups(bus.key(names.WA_OUTBOUND_RESULTS))
-    return all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
+    return await drained(bus.redis, bus.key(names.WA_OUTBOUND_RESULTS))
 
 
 async def test_compatibility_body_with_media_by_id(

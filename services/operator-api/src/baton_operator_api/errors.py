@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a machine-readable code, what went wrong, and what to do about it."""
+
+    error: str = Field(description="machine-readable code, e.g. `conflict`, `window_closed`")
+    detail: str | list[dict[str, Any]] = Field(
+        description="what went wrong; for `validation_error`, one entry per invalid field"
+    )
+    hint: str | None = Field(None, description="what to do about it, when there is something")
+
+
+_DESCRIPTIONS = {
+    400: "the body is not valid JSON",
+    401: "no valid bearer token",
+    403: "the operator's role does not allow this",
+    404: "no such conversation",
+    409: "the conversation is held by another operator",
+    413: "the request body is too large",
+    422: "invalid request (field errors) or one that cannot be carried out",
+    503: "Redis is unavailable: the control state could not be confirmed; retry",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting the given error statuses with the `ErrorOut` body."""
+    return {s: {"model": ErrorOut, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
 class ApiError(Exception):
@@ -60,6 +94,23 @@ def install(app: FastAPI) -> None:
         if exc.hint:
             body["hint"] = exc.hint
         return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's and FastAPI's own errors (unreadable body, unknown path) in the same shape.
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Field errors without the offending input (it can be large, or a secret).
+        errors = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+        body = {"error": "validation_error", "detail": jsonable_encoder(errors)}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(RedisError)
     async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:

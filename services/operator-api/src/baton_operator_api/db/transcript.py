@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import Row, case, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_operator_api.db.models import messages as m
+
+# The partial unique indexes' predicates, as SQL literals: with a bound parameter, PostgreSQL
+# cannot match ON CONFLICT to the index once a reused connection's prepared statement switches
+# to its generic plan (after five executions), and every upsert then fails.
+INBOUND = m.c.direction == literal_column("'in'")
+OUTBOUND = m.c.direction == literal_column("'out'")
 
 # Delivery status only moves forward; failed and suppressed are final.
 STATUS_RANK = {"requested": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "suppressed": 4}
@@ -37,9 +43,7 @@ async def add_inbound(
             status="received",
             occurred_at=at,
         )
-        .on_conflict_do_nothing(
-            index_elements=[m.c.wa_message_id], index_where=m.c.direction == "in"
-        )
+        .on_conflict_do_nothing(index_elements=[m.c.wa_message_id], index_where=INBOUND)
         .returning(m.c.id)
     )
     return (await session.execute(stmt)).first() is not None
@@ -82,7 +86,7 @@ async def upsert_outbound(
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[m.c.command_id],
-            index_where=m.c.direction == "out",
+            index_where=OUTBOUND,
             set_={
                 "status": case((newer, ex.status), else_=m.c.status),
                 "status_rank": func.greatest(m.c.status_rank, ex.status_rank),

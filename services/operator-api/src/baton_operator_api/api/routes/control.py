@@ -13,8 +13,11 @@ from baton_operator_api.api.schemas import (
     OperatorMessageIn,
     TakeoverIn,
 )
+from baton_operator_api.errors import responses
 
-router = APIRouter(prefix="/api/v1", tags=["control"])
+router = APIRouter(
+    prefix="/api/v1", tags=["control"], responses=responses(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 
 @router.post("/takeover", response_model=ConversationOut)

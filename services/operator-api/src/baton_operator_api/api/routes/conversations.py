@@ -17,9 +17,11 @@ from baton_operator_api.api.schemas import (
     ResolveIn,
 )
 from baton_operator_api.db import queries, repo, transcript
-from baton_operator_api.errors import NotFoundError
+from baton_operator_api.errors import NotFoundError, responses
 
-router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+router = APIRouter(
+    prefix="/api/v1/conversations", tags=["conversations"], responses=responses(401, 404, 422)
+)
 
 ConversationId = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -73,7 +75,11 @@ async def get_messages(
     return MessagePage(items=items, next_after=items[-1].id if len(items) == limit else None)
 
 
-@router.post("/{conversation_id}/resolve", response_model=ConversationOut)
+@router.post(
+    "/{conversation_id}/resolve",
+    response_model=ConversationOut,
+    responses=responses(400, 403, 409, 413, 503),
+)
 async def resolve(
     conversation_id: ConversationId,
     ctx: Context,

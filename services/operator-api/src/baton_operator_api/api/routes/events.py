@@ -11,8 +11,9 @@ from sse_starlette import EventSourceResponse
 
 from baton_operator_api import feed
 from baton_operator_api.api.deps import Context, CurrentOperator
+from baton_operator_api.errors import responses
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=responses(401, 422))
 
 
 @router.get(

@@ -8,8 +8,11 @@ from baton_operator_api.api.deps import Context, CurrentAdmin
 from baton_operator_api.api.schemas import OperatorCreated, OperatorIn, OperatorOut
 from baton_operator_api.auth import Role, new_token
 from baton_operator_api.db import operators
+from baton_operator_api.errors import responses
 
-router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
+router = APIRouter(
+    prefix="/api/v1/operators", tags=["operators"], responses=responses(400, 401, 403, 413, 422)
+)
 
 
 @router.post("", response_model=OperatorCreated, status_code=status.HTTP_201_CREATED)

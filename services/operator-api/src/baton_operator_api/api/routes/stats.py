@@ -8,8 +8,9 @@ from fastapi import APIRouter
 
 from baton_operator_api.api.deps import CurrentOperator, SessionDep
 from baton_operator_api.db import queries
+from baton_operator_api.errors import responses
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], responses=responses(401))
 
 
 @router.get("/stats")
