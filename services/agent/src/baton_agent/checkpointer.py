@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -34,10 +35,26 @@ def checkpoint_pool(database_url: str, *, max_size: int) -> AsyncConnectionPool[
     )
 
 
+class PooledPostgresSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` whose operations run side by side, one pooled connection each.
+
+    The library guards every operation with one `asyncio.Lock` per saver, which is needed
+    for a single shared connection but, with a pool, serialises every checkpoint read and
+    write of the process (langgraph issue #7259, fix proposed in PR #7269): hundreds of
+    concurrent turns would queue behind it. With a pool each operation takes its own
+    connection, so a semaphore the size of the pool is enough.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        super().__init__(pool)
+        # Same `async with` protocol; typed as a Lock upstream.
+        self.lock = asyncio.Semaphore(pool.max_size)  # type: ignore[assignment]
+
+
 async def open_checkpointer(pool: AsyncConnectionPool[Any]) -> AsyncPostgresSaver:
     """Open the pool and return the saver (needs a running event loop)."""
     await pool.open(wait=True)
-    saver = AsyncPostgresSaver(pool)
+    saver = PooledPostgresSaver(pool)
     # Tables come from migration 0003; setup() only applies migrations of a newer library.
     await saver.setup()
     return saver

@@ -9,7 +9,7 @@ from baton_agent.handlers.turn_ready import handle_turn_ready
 from baton_shared.events import Event, MessageSent, TurnReady
 from baton_shared.runtime import Runtime
 from baton_shared.streams import names
-from baton_shared.streams.consumer import Consumer, Delivery, Handler
+from baton_shared.streams.consumer import Delivery, Handler
 
 
 def _turns(ctx: AgentContext) -> Handler:
@@ -36,23 +36,13 @@ def _results(ctx: AgentContext) -> Handler:
 
 
 def register(runtime: Runtime, ctx: AgentContext) -> None:
-    """Register the consumers; turns get `AGENT_CONCURRENCY` members of the group."""
-    s = runtime.settings
-    for n in range(ctx.settings.concurrency):
-        # Each member reads and handles its own entries, so up to N turns (of different
-        # conversations: the buffer keeps one in flight per conversation) run at once.
-        runtime.workers.append(
-            Consumer(
-                runtime.bus,
-                stream=names.CONV_TURNS,
-                group=names.GROUP_AGENT,
-                name=f"{runtime.consumer_name}-{n}",
-                handler=_turns(ctx),
-                batch=1,
-                block_ms=s.consumer_block_ms,
-                reclaim_idle_ms=s.reclaim_idle_ms,
-                max_deliveries=s.max_deliveries,
-            )
-        )
+    """Register the consumers; up to `AGENT_CONCURRENCY` turns are handled at once.
+
+    Concurrent turns are safe on `conv.turns` because the buffer keeps one turn in flight
+    per conversation: the turns handled side by side belong to different conversations.
+    """
+    runtime.consume(
+        names.CONV_TURNS, names.GROUP_AGENT, _turns(ctx), concurrency=ctx.settings.concurrency
+    )
     runtime.consume(names.CONV_CONTROL, names.GROUP_AGENT, _control(ctx))
     runtime.consume(names.WA_OUTBOUND_RESULTS, names.GROUP_AGENT, _results(ctx))

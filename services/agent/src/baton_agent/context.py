@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_agent.config import AgentConfig
 from baton_agent.runner import Threads
@@ -10,6 +15,9 @@ from baton_agent.settings import AgentSettings
 from baton_shared.db import Database
 
 PRODUCER = "agent"
+
+# The Runtime's SQLAlchemy pool: 10 connections + 10 overflow, 30 s checkout timeout.
+DB_SESSIONS = 20
 
 
 @dataclass
@@ -27,6 +35,19 @@ class AgentContext:
     config: AgentConfig
     db: Database
     _threads: Threads | None = field(default=None, repr=False)
+    _sessions: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(DB_SESSIONS), repr=False
+    )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """`db.session()`, queued here rather than in the pool.
+
+        Hundreds of concurrent turns would otherwise wait on the pool's 30 s checkout
+        timeout, and on a saturated event loop some fail with TimeoutError (and retry).
+        """
+        async with self._sessions, self.db.session() as session:
+            yield session
 
     @property
     def threads(self) -> Threads:

@@ -28,7 +28,7 @@ def create_app(settings: AgentSettings) -> FastAPI:
     config = load_config(settings)
     runtime = Runtime("agent", settings, "agent")
     ctx = AgentContext(settings=settings, config=config, db=runtime.db)
-    pool = checkpoint_pool(settings.database_url, max_size=settings.concurrency + 4)
+    pool = checkpoint_pool(settings.database_url, max_size=settings.db_pool_size)
     model = build_model(settings)
 
     async def start_graph() -> None:

@@ -34,7 +34,12 @@ class AgentSettings(BaseServiceSettings):
         history_messages: most recent thread messages shown to the model
             (`AGENT_HISTORY_MESSAGES`).
         max_model_calls: model calls per turn, tool rounds included (`AGENT_MAX_MODEL_CALLS`).
-        concurrency: turns processed at once by this process (`AGENT_CONCURRENCY`).
+        concurrency: turns processed at once by this process, and the size of the Gemini
+            client's connection pool (`AGENT_CONCURRENCY`). A turn spends nearly all its
+            time waiting on the model, so this, not CPU, bounds turns per second.
+        db_pool_size: connections of the checkpointer's pool (`AGENT_DB_POOL_SIZE`); each
+            checkpoint read or write holds one for a few milliseconds, never across a model
+            call, so a handful serve hundreds of concurrent turns.
         reclaim_idle_ms: a turn pending this long is taken over from a (dead) replica; longer
             than the base default because a turn may legitimately wait on several slow model
             calls, and a live turn must not be run twice at once (`RECLAIM_IDLE_MS`).
@@ -63,7 +68,8 @@ class AgentSettings(BaseServiceSettings):
     )
     history_messages: int = Field(40, ge=2, le=1000, validation_alias="AGENT_HISTORY_MESSAGES")
     max_model_calls: int = Field(4, ge=1, le=20, validation_alias="AGENT_MAX_MODEL_CALLS")
-    concurrency: int = Field(4, ge=1, le=256, validation_alias="AGENT_CONCURRENCY")
+    concurrency: int = Field(256, ge=1, le=4096, validation_alias="AGENT_CONCURRENCY")
+    db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
     reclaim_idle_ms: int = Field(default=180_000, ge=10)
 
     def secret_fields(self) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
     """
     turn = event.payload
     conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
-    async with ctx.db.session() as session:
+    async with ctx.session() as session:
         if await repo.turn_done(session, turn.turn_id):
             await claim_inbox(session, CONSUMER, event.event_id)
             return
@@ -32,7 +32,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
 
     run = await ctx.threads.run_turn(conversation_id, turn, control.mode)
 
-    async with ctx.db.session() as session:
+    async with ctx.session() as session:
         if not await claim_inbox(session, CONSUMER, event.event_id):
             return
         record = repo.TurnRecord(

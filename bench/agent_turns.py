@@ -1,0 +1,275 @@
+"""Agent throughput: 1,000 conversations each sending one turn, the model answering in 2 s.
+
+The agent runs as `baton-agent serve` (its own process, as in production) against a private
+database and Redis prefix, its model the Gemini emulator (another process) with every answer
+delayed by `--delay-ms`. The benchmark publishes `--turns` TurnReady events (one per new
+conversation) straight onto `conv.turns`, then reads `conv.turns.done` until every turn is
+completed. It reports turns completed per second (first publish -> last completion), the
+latency of a turn (publish -> completion), the agent's CPU time per turn, and its peak RSS.
+
+With 2 s per answer the ceiling is `concurrency / 2` turns/s, and 500/s for 1,000 turns
+published at once (they all finish after one model call, 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from baton_devtools import infra as infra_mod
+from baton_devtools.databases import private_database
+from baton_shared.events import (
+    InboundMessage,
+    MessageType,
+    Turn,
+    TurnCloseReason,
+    TurnCompleted,
+    TurnReady,
+    conversation_id_for,
+    parse_event,
+)
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
+from baton_shared.testing import delete_prefix, new_prefix
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PHONE_NUMBER_ID = "1000200030009"
+
+
+def make_turn(n: int) -> TurnReady:
+    """The first turn of conversation `n`: one text message."""
+    wa_id = f"4477{n:08d}"
+    message = InboundMessage(
+        message_id=f"wamid.bench.{uuid.uuid4().hex}",
+        phone_number_id=PHONE_NUMBER_ID,
+        wa_id=wa_id,
+        timestamp=datetime.now(UTC),
+        type=MessageType.TEXT,
+        text=f"hello, this is customer {n}: what are your opening hours?",
+    )
+    turn = Turn(
+        turn_id=uuid.uuid4(),
+        phone_number_id=PHONE_NUMBER_ID,
+        wa_id=wa_id,
+        sequence=1,
+        messages=[message],
+        closed_by=TurnCloseReason.QUIET,
+    )
+    return TurnReady.create(
+        turn, producer="bench", conversation_id=conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    )
+
+
+@contextlib.asynccontextmanager
+async def process(
+    argv: list[str], env: dict[str, str], log: Path, *, wrapped: bool = False
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A child process (output to `log`), stopped and reaped on exit.
+
+    `wrapped`: the child is py-spy running the real process, which is the one stopped
+    (py-spy then writes its profile and exits).
+    """
+    with log.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env={**os.environ, **env}, stdout=sink, stderr=asyncio.subprocess.STDOUT
+        )
+        try:
+            yield proc
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, OSError, IndexError):
+                    os.kill(target_pid(proc, wrapped), signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=30)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError, OSError, IndexError):
+                        os.kill(target_pid(proc, wrapped), signal.SIGKILL)
+                    proc.kill()
+                    await proc.wait()
+
+
+async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path) -> None:
+    """Wait until `url` answers 200 (60 s at most), failing early if the process died."""
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise RuntimeError(f"{argv0(proc)} exited:\n{tail(log)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer:\n{tail(log)}")
+
+
+def tail(log: Path) -> str:
+    """The end of a child's log, for an error message."""
+    return log.read_text()[-3000:]
+
+
+def argv0(proc: asyncio.subprocess.Process) -> str:
+    """How to name a child process in an error."""
+    return f"process {proc.pid}"
+
+
+def target_pid(proc: asyncio.subprocess.Process, wrapped: bool) -> int:
+    """The agent's pid: the child itself, or the child of py-spy when profiled."""
+    if not wrapped:
+        return proc.pid
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return int(children[0])
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of `pid`, in kB."""
+    found: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(bus: Bus, turns: list[TurnReady], limit: float) -> tuple[float, list[float]]:
+    """Publish every turn, wait for all completions; (seconds overall, latency per turn)."""
+    done_key = bus.key(names.CONV_TURNS_DONE)
+    last_id = (await bus.redis.xinfo_stream(done_key))["last-generated-id"]
+    published: dict[str, float] = {}
+    latencies: list[float] = []
+    start = time.perf_counter()
+    for chunk in range(0, len(turns), 100):
+        batch = turns[chunk : chunk + 100]
+        for turn in batch:
+            published[str(turn.payload.turn_id)] = time.perf_counter()
+        await asyncio.gather(*(bus.publish(turn) for turn in batch))
+    finished = start
+    while len(latencies) < len(turns):
+        if time.perf_counter() - start > limit:
+            raise TimeoutError(f"only {len(latencies)} of {len(turns)} turns completed")
+        reply: Any = await bus.redis.xread({done_key: last_id}, count=500, block=1000)
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = entry_id
+                event = parse_event(
+                    fields["event_type"], int(fields["schema_version"]), fields["body"]
+                )
+                if isinstance(event, TurnCompleted):
+                    sent = published.pop(str(event.payload.turn_id), None)
+                    if sent is not None:
+                        finished = time.perf_counter()
+                        latencies.append(finished - sent)
+    return finished - start, latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def main(argv: list[str]) -> None:
+    """Start infra, the emulator and the agent; publish the turns; print the figures."""
+    parser = argparse.ArgumentParser(prog="bench agent_turns", description=__doc__)
+    parser.add_argument("--turns", type=int, default=1000, help="conversations, one turn each")
+    parser.add_argument("--delay-ms", type=int, default=2000, help="model answer delay")
+    parser.add_argument("--concurrency", type=int, default=1000, help="AGENT_CONCURRENCY")
+    parser.add_argument("--warmup", type=int, default=20, help="turns before measuring")
+    parser.add_argument("--timeout", type=float, default=300, help="give up after (s)")
+    parser.add_argument("--py-spy", metavar="OUT", help="profile the agent with py-spy into OUT")
+    args = parser.parse_args(argv)
+
+    logs = ROOT / ".data" / "bench-agent"
+    logs.mkdir(parents=True, exist_ok=True)
+    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
+    prefix = new_prefix()
+    bus = Bus.from_url(found.redis_url, prefix=prefix)
+    try:
+        with private_database(found.database_url, prefix="baton_bench") as url:
+            gemini_port, agent_port = infra_mod.free_port(), infra_mod.free_port()
+            gemini = f"http://127.0.0.1:{gemini_port}"
+            emulator_argv = [str(BIN / "baton-dev"), "gemini-emulator", "--port", str(gemini_port)]
+            agent_env = {
+                "BATON_ENV": "test",
+                "DATABASE_URL": url,
+                "REDIS_URL": found.redis_url,
+                "REDIS_PREFIX": prefix,
+                "AGENT_PORT": str(agent_port),
+                "GEMINI_BASE_URL": gemini,
+                "GOOGLE_API_KEY": "bench",
+                "AGENT_CONCURRENCY": str(args.concurrency),
+                "LOG_LEVEL": "WARNING",
+            }
+            agent_argv = [str(BIN / "baton-agent"), "serve"]
+            if args.py_spy:  # e.g. `uv run --with py-spy python -m bench agent_turns --py-spy x`
+                spy = shutil.which("py-spy") or "py-spy"
+                agent_argv = [spy, "record", "-f", "raw", "-o", args.py_spy, "--", *agent_argv]
+            async with (
+                process(emulator_argv, {}, logs / "gemini.log") as emulator,
+                process(
+                    agent_argv, agent_env, logs / "agent.log", wrapped=bool(args.py_spy)
+                ) as agent,
+            ):
+                await wait_http(f"{gemini}/_emulator/faults", emulator, logs / "gemini.log")
+                agent_url = f"http://127.0.0.1:{agent_port}/health/ready"
+                await wait_http(agent_url, agent, logs / "agent.log")
+                async with httpx.AsyncClient(base_url=gemini) as client:
+                    fault = {"delay_ms": args.delay_ms}  # every call, no count
+                    (await client.post("/_emulator/faults", json=fault)).raise_for_status()
+                await bus.redis.xadd(bus.key(names.CONV_TURNS_DONE), {"bench": "start"})
+                await drive(bus, [make_turn(10**7 + n) for n in range(args.warmup)], args.timeout)
+                pid = target_pid(agent, wrapped=bool(args.py_spy))
+                before = proc_status(pid)
+                cpu_before = cpu_seconds(pid)
+                turns = [make_turn(n) for n in range(args.turns)]
+                seconds, latencies = await drive(bus, turns, args.timeout)
+                cpu = cpu_seconds(pid) - cpu_before
+                after = proc_status(pid)
+    finally:
+        await delete_prefix(bus.redis, prefix)
+        await bus.aclose()
+        found.stop()
+
+    print(
+        f"agent throughput: {args.turns} conversations x 1 turn, model answers after "
+        f"{args.delay_ms} ms, AGENT_CONCURRENCY={args.concurrency}"
+    )
+    print(
+        f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, "
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"  {args.turns / seconds:.1f} turns/s ({args.turns} turns in {seconds:.2f} s; "
+        f"ceiling {min(args.turns, args.concurrency) / (args.delay_ms / 1000):.0f}/s)"
+    )
+    ms = [s * 1000 for s in latencies]
+    print(
+        f"  turn latency p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  "
+        f"max {max(ms):.0f} ms  mean {statistics.mean(ms):.0f} ms"
+    )
+    print(f"  agent CPU {cpu:.2f} s ({cpu / args.turns * 1000:.2f} ms per turn)")
+    print(
+        f"  agent RSS {before['VmRSS'] / 1024:.0f} MiB before, {after['VmRSS'] / 1024:.0f} MiB "
+        f"after, peak {after['VmHWM'] / 1024:.0f} MiB"
+    )

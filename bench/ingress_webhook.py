@@ -1,0 +1,456 @@
+"""Ingress throughput: `POST /webhook` against a bare FastAPI endpoint served the same way.
+
+The whole stack runs as `make run` runs it (separate processes, real PostgreSQL and Redis).
+Beside it, a bare FastAPI app whose `POST /webhook` only reads the body and answers 200 runs
+in its own process through the same `run_cli` (so the same uvicorn settings). Both receive
+the same realistic signed bodies (a fixture from tests/fixtures/webhooks, each with its own
+WhatsApp message id so ingress appends every one):
+
+1. wrk, closed loop (`--connections` keep-alive connections, `--seconds` each): requests per
+   second and p50/p99 latency, bare first, then ingress; the ratio ingress/bare (goal >= 0.8).
+2. A constant-rate open-loop generator (`--rate` requests/s for `--rate-seconds`; latency
+   counted from each request's scheduled time, so a stall is not hidden): p50/p99 of ingress
+   and of the bare endpoint (goal: ingress p99 < 25 ms at 1,000 requests/s).
+
+Between phases the ingress worker is given up to `--drain-seconds` to empty its stream, so
+one phase's backlog competes as little as possible with the next one's measurement.
+
+Run only this benchmark: `uv run --frozen python -m bench ingress_webhook` (wrk must be
+installed: `apt-get install -y wrk`). `python -m bench.ingress_webhook serve-bare` is the bare
+server itself (started by the benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import Field
+
+from baton_devtools import infra as infra_mod
+from baton_devtools.databases import private_database
+from baton_devtools.infra import free_port
+from baton_devtools.supervisor import start_stack
+from baton_ingress.signature import sign
+from baton_shared.settings import BaseServiceSettings
+from baton_shared.streams import names
+from baton_shared.testing import new_prefix
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
+BARE_PORT_ENV = "BENCH_BARE_PORT"
+
+# --- the bare endpoint --------------------------------------------------------------------
+
+
+class BareSettings(BaseServiceSettings):
+    """Settings of the bare endpoint: only its port (`BENCH_BARE_PORT`)."""
+
+    port: int = Field(0, validation_alias=BARE_PORT_ENV)
+
+
+def create_bare_app(settings: BareSettings) -> FastAPI:
+    """A FastAPI app whose `POST /webhook` reads the body and answers 200 "OK"."""
+    app = FastAPI(title="bare")
+
+    @app.post("/webhook")
+    async def webhook(request: Request) -> PlainTextResponse:
+        await request.body()
+        return PlainTextResponse("OK")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve_bare() -> int:
+    """Serve the bare app exactly as every service is served (`run_cli ... serve`)."""
+    from baton_shared.cli import run_cli
+
+    return run_cli(
+        "bench-bare",
+        settings_cls=BareSettings,
+        create_app=create_bare_app,
+        migrations="baton_ingress.db.migrations",
+        schema="ingress",
+        port=lambda s: s.port,
+        argv=["serve"],
+    )
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+def signed_bodies(fixture: str, secret: str, count: int, tag: str) -> list[tuple[str, bytes]]:
+    """`count` (signature, compact body) pairs, each with its own WhatsApp message id."""
+    template = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    compact = json.dumps(template, separators=(",", ":"), ensure_ascii=True).encode()
+    out = []
+    for n in range(count):
+        body = compact.replace(b"wamid.", f"wamid.{tag}{n:07d}-".encode())
+        out.append((sign(body, secret), body))
+    return out
+
+
+# --- wrk (closed loop) --------------------------------------------------------------------
+
+WRK_SCRIPT = """
+local path, nthreads = "%(path)s", %(threads)d
+local sigs, bodies, n = {}, {}, 0
+for line in io.lines(path) do
+  local tab = line:find("\\t", 1, true)
+  n = n + 1
+  sigs[n] = line:sub(1, tab - 1)
+  bodies[n] = line:sub(tab + 1)
+end
+local created = 0
+function setup(thread)
+  thread:set("tid", created)
+  created = created + 1
+end
+local k = 0
+function request()
+  local i = (k * nthreads + tid) %% n + 1
+  k = k + 1
+  return wrk.format("POST", "/webhook",
+    {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = sigs[i]}, bodies[i])
+end
+function done(summary, latency, requests)
+  io.write(string.format(
+    'BENCH_JSON {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"errors":%%d,'
+    .. '"p50_us":%%d,"p99_us":%%d,"max_us":%%d}\\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one load run measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    requests: int
+    failed: int
+
+
+async def run_wrk(
+    url: str, bodies: list[tuple[str, bytes]], workdir: Path, args: argparse.Namespace
+) -> Figures:
+    """wrk against `url` + /webhook, cycling through `bodies`."""
+    data = workdir / f"bodies-{time.monotonic_ns()}.tsv"
+    data.write_bytes(b"".join(f"{sig}\t".encode() + body + b"\n" for sig, body in bodies))
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT % {"path": str(data), "threads": args.threads})
+    proc = await asyncio.create_subprocess_exec(
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=args.seconds + 60)
+    text = out.decode()
+    line = next((x for x in text.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no figures:\n{text}")
+    got = json.loads(line.removeprefix("BENCH_JSON "))
+    return Figures(
+        rps=got["requests"] / (got["duration_us"] / 1e6),
+        p50_ms=got["p50_us"] / 1000,
+        p99_ms=got["p99_us"] / 1000,
+        max_ms=got["max_us"] / 1000,
+        requests=got["requests"],
+        failed=got["non2xx"] + got["errors"],
+    )
+
+
+# --- constant rate (open loop) ------------------------------------------------------------
+
+
+def raw_request(port: int, signature: str, body: bytes) -> bytes:
+    """One HTTP/1.1 keep-alive `POST /webhook` as bytes."""
+    head = (
+        f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for header in head.split(b"\r\n")[1:]:
+        name, _, value = header.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def constant_rate(
+    port: int, bodies: list[tuple[str, bytes]], rate: float, seconds: float, connections: int
+) -> Figures:
+    """Send `rate` requests/s for `seconds` over a pool of keep-alive connections.
+
+    Each request's latency runs from its scheduled send time to its response, so waiting for
+    a free connection (the server falling behind) counts, as it would for WhatsApp.
+    """
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    failed = 0
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal failed
+        sig, body = bodies[i % len(bodies)]
+        reader, writer = await pool.get()
+        try:
+            status = await _exchange(reader, writer, raw_request(port, sig, body))
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            failed += 1
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            if status != 200:
+                failed += 1
+            latencies.append(time.perf_counter() - scheduled)
+        pool.put_nowait((reader, writer))
+
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter() + 0.05
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 60)
+    elapsed = time.perf_counter() - start
+    while not pool.empty():
+        _, writer = pool.get_nowait()
+        writer.close()
+    ms = sorted(x * 1000 for x in latencies)
+    return Figures(
+        rps=len(latencies) / elapsed,
+        p50_ms=percentile(ms, 50),
+        p99_ms=percentile(ms, 99),
+        max_ms=ms[-1] if ms else float("nan"),
+        requests=len(latencies),
+        failed=failed,
+    )
+
+
+def percentile(ordered: Sequence[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of sorted values."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+
+async def wait_healthy(url: str, within: float) -> None:
+    """Wait until `GET url/health` answers 200."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
+        while True:
+            try:
+                if (await client.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} is not healthy after {within} s")
+            await asyncio.sleep(0.1)
+
+
+async def wait_drained(redis_url: str, prefix: str, within: float) -> float | None:
+    """Seconds until the ingress worker has handled everything on `wa.webhooks` (None: not
+    `within` that many seconds)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < within:
+            groups = await redis.xinfo_groups(prefix + names.WA_WEBHOOKS)
+            group = next((g for g in groups if g["name"] == names.GROUP_INGRESS), None)
+            if group is not None and not group["pending"] and not group.get("lag"):
+                return time.monotonic() - started
+            await asyncio.sleep(0.2)
+        return None
+    finally:
+        await redis.aclose()
+
+
+async def main(argv: list[str]) -> None:
+    """Start a private stack and the bare endpoint, load both, print the figures."""
+    parser = argparse.ArgumentParser(prog="bench ingress_webhook")
+    parser.add_argument("--fixture", default="text_reply", help="tests/fixtures/webhooks/<name>")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--rate", type=float, default=1000.0, help="constant-rate requests/s")
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--rate-connections", type=int, default=64)
+    parser.add_argument("--drain-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--ingress-only", action="store_true", help="start ingress alone, not the whole stack"
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
+    bare: asyncio.subprocess.Process | None = None
+    try:
+        with private_database(found.database_url, prefix="baton_bench") as url:
+            prefix = new_prefix()
+            env = {
+                "BATON_ENV": "test",
+                "DATABASE_URL": url,
+                "REDIS_URL": found.redis_url,
+                "REDIS_PREFIX": prefix,
+                "LOG_LEVEL": "WARNING",
+            }
+            sink = ROOT / ".data" / "bench-stack"
+            services = ["ingress"] if args.ingress_only else None
+            async with start_stack(env, sink, services=services, log_sink=lambda *_: None) as stack:
+                bare_port = free_port()
+                bare = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.ingress_webhook",
+                    "serve-bare",
+                    env={**stack.env, BARE_PORT_ENV: str(bare_port)},
+                    cwd=ROOT,
+                )
+                bare_url = f"http://127.0.0.1:{bare_port}"
+                await wait_healthy(bare_url, 60)
+                ingress_url = stack.url("ingress")
+                secret = stack.env["WA_APP_SECRET"].split(",")[0]
+                count = max(1000, args.seconds * 6000)
+                with tempfile.TemporaryDirectory(prefix="bench-ingress-") as tmp:
+                    work = Path(tmp)
+                    # Warm-up both (imports, connection pools, JIT-free but cache-warm).
+                    warm = signed_bodies(args.fixture, secret, 200, "warm")
+                    for target in (bare_port, stack.port("ingress")):
+                        await constant_rate(target, warm, 200, 1, 8)
+                    closed_bare = await run_wrk(
+                        f"{bare_url}/webhook",
+                        signed_bodies(args.fixture, secret, count, "wrkb"),
+                        work,
+                        args,
+                    )
+                    closed_ingress = await run_wrk(
+                        f"{ingress_url}/webhook",
+                        signed_bodies(args.fixture, secret, count, "wrki"),
+                        work,
+                        args,
+                    )
+                    drained_1 = await wait_drained(found.redis_url, prefix, args.drain_seconds)
+                    fixed = int(args.rate * args.rate_seconds)
+                    open_bare = await constant_rate(
+                        bare_port,
+                        signed_bodies(args.fixture, secret, fixed, "rateb"),
+                        args.rate,
+                        args.rate_seconds,
+                        args.rate_connections,
+                    )
+                    open_ingress = await constant_rate(
+                        stack.port("ingress"),
+                        signed_bodies(args.fixture, secret, fixed, "ratei"),
+                        args.rate,
+                        args.rate_seconds,
+                        args.rate_connections,
+                    )
+                    drained_2 = await wait_drained(found.redis_url, prefix, args.drain_seconds)
+                bare.terminate()
+                await asyncio.wait_for(bare.wait(), timeout=10)
+    finally:
+        if bare is not None and bare.returncode is None:
+            bare.kill()
+        found.stop()
+
+    def row(name: str, f: Figures) -> str:
+        return (
+            f"  {name:<8} {f.rps:8.0f} req/s  p50 {f.p50_ms:6.2f} ms  p99 {f.p99_ms:7.2f} ms  "
+            f"max {f.max_ms:7.1f} ms  ({f.requests} requests, {f.failed} failed)"
+        )
+
+    def drained(d: float | None) -> str:
+        return f"{d:.1f} s" if d is not None else f"not within {args.drain_seconds:.0f} s"
+
+    stack_kind = "ingress only" if args.ingress_only else "whole stack"
+    print(f"ingress POST /webhook vs a bare FastAPI endpoint ({stack_kind} running)")
+    print(
+        f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"body {args.fixture} (unique message ids), {'uvloop' if _has('uvloop') else 'asyncio'}"
+        f"/{'httptools' if _has('httptools') else 'h11'}"
+    )
+    print(f" wrk, {args.connections} connections, {args.threads} thread(s), {args.seconds} s each")
+    print(row("bare", closed_bare))
+    print(row("ingress", closed_ingress))
+    ratio = closed_ingress.rps / closed_bare.rps if closed_bare.rps else float("nan")
+    print(f"  ratio    {ratio:.2f} (goal >= 0.80); worker drained in {drained(drained_1)}")
+    print(
+        f" constant {args.rate:.0f} req/s for {args.rate_seconds:.0f} s, "
+        f"{args.rate_connections} connections (latency from the scheduled send time)"
+    )
+    print(row("bare", open_bare))
+    print(row("ingress", open_ingress))
+    print(
+        f"  ingress p99 {open_ingress.p99_ms:.2f} ms (goal < 25 ms); "
+        f"worker drained in {drained(drained_2)}"
+    )
+    if statistics.fmean([closed_bare.failed, closed_ingress.failed, open_ingress.failed]):
+        print("  WARNING: some requests failed (see counts above)")
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["serve-bare"]:
+        raise SystemExit(serve_bare())
+    asyncio.run(main(sys.argv[1:]))
