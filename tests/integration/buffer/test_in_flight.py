@@ -90,3 +90,31 @@ async def test_completion_of_an_unknown_turn_is_ignored(make_replica, conv, cloc
     await replica.on_message(conv.message(2))
     await replica.ticker.tick()
     assert len(await replica.released(conv)) == 1
+
+
+async def test_active_conversations_counts_open_bursts_and_turns_in_flight(
+    make_replica, new_conv, clock
+) -> None:
+    replica = make_replica(quiet=4)
+    a, b = new_conv(), new_conv()
+    before = await replica.ticker.sample_active()
+    await replica.on_message(a.message(1))
+    await replica.on_message(a.message(2))
+    await replica.on_message(b.message(1))
+    assert await replica.ticker.sample_active() == before + 2  # two open bursts
+    assert metrics.ACTIVE_CONVERSATIONS._value.get() == before + 2
+    clock.at(4)
+    await replica.ticker.tick()
+    [turn_a] = await replica.released(a)
+    [turn_b] = await replica.released(b)
+    assert await replica.ticker.sample_active() == before + 2  # two turns in flight
+    clock.at(5)
+    await replica.on_message(a.message(3, ts=5))  # in flight and a new burst: counted once
+    await replica.on_completed(b.completed(turn_b))
+    assert await replica.ticker.sample_active() == before + 1
+    await replica.on_completed(a.completed(turn_a))
+    clock.at(9)
+    await replica.ticker.tick()
+    [_, second_a] = await replica.released(a)
+    await replica.on_completed(a.completed(second_a))
+    assert await replica.ticker.sample_active() == before

@@ -1,8 +1,9 @@
-"""Prometheus metrics of the buffer: messages recorded, turns released, stuck turns."""
+"""Prometheus metrics of the buffer: messages recorded, turns released, stuck turns, and the
+conversations active now."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "baton_buffer_messages_total", "Inbound messages by outcome (recorded, duplicate)", ["outcome"]
@@ -27,4 +28,9 @@ STUCK_TURNS = Counter(
 )
 TURNS_COMPLETED = Counter(
     "baton_buffer_turns_completed_total", "Turn completions reported by the agent", ["outcome"]
+)
+ACTIVE_CONVERSATIONS = Gauge(
+    "baton_buffer_active_conversations",
+    "Conversations with an open burst or a turn in flight (all replicas; sampled from "
+    "PostgreSQL by the ticker every few seconds)",
 )

@@ -121,7 +121,7 @@ def _turn_ready(
         phone_number_id=conv.phone_number_id,
         wa_id=conv.customer_id,
         sequence=sequence,
-        messages=[InboundMessage.model_validate(m.payload) for m in taken],
+        messages=[InboundMessage.model_validate_json(m.payload) for m in taken],
         closed_by=closed_by,
     )
     return TurnReady(

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 
+from baton_buffer import metrics
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
 from baton_buffer.release import release, release_many
@@ -14,6 +15,8 @@ from baton_buffer.rules import next_check
 from baton_buffer.timers import Claim
 
 log = logging.getLogger(__name__)
+
+ACTIVE_SAMPLE_SECONDS = 5.0  # how often `baton_buffer_active_conversations` is sampled
 
 
 class Ticker:
@@ -28,19 +31,21 @@ class Ticker:
         concurrency: int = 8,
         chunk: int = 50,
         recovery_seconds: float = 60.0,
+        active_sample_seconds: float = ACTIVE_SAMPLE_SECONDS,
     ) -> None:
         self.ctx = ctx
         self.tick_seconds = tick_seconds
         self.batch = batch
         self.chunk = max(1, chunk)
         self.recovery_seconds = recovery_seconds
+        self.active_sample_seconds = active_sample_seconds
         self.running = False
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set; PostgreSQL or Redis outages are waited out."""
         self.running = True
-        next_recovery = 0.0
+        next_recovery = next_sample = 0.0
         try:
             while not stop.is_set():
                 self.ctx.wake.clear()
@@ -48,6 +53,9 @@ class Ticker:
                     if time.monotonic() >= next_recovery:
                         await self.recover()
                         next_recovery = time.monotonic() + self.recovery_seconds
+                    if time.monotonic() >= next_sample:
+                        next_sample = time.monotonic() + self.active_sample_seconds
+                        await self.sample_active()
                     if await self.tick() >= self.batch:
                         continue
                 except Exception:
@@ -91,6 +99,13 @@ class Ticker:
             log.exception("release failed", extra={"conversation_id": claim.conversation_id})
             return
         await self.ctx.timers.settle(claim, next_at)
+
+    async def sample_active(self) -> int:
+        """Set `baton_buffer_active_conversations` from PostgreSQL; returns the count."""
+        async with self.ctx.db.sessions() as session:
+            active = await repo.active_conversations(session)
+        metrics.ACTIVE_CONVERSATIONS.set(active)
+        return active
 
     async def recover(self) -> int:
         """Re-arm the timer of every open conversation from PostgreSQL; returns how many."""

@@ -1,4 +1,10 @@
-"""Queries on the buffer's tables; every function runs inside the caller's transaction."""
+"""Queries on the buffer's tables; every function runs inside the caller's transaction.
+
+The hot statements take their rows as arrays (`unnest`, `= ANY`), so their SQL text is the
+same whatever the batch size: SQLAlchemy compiles each once and asyncpg prepares each once
+per connection (a multi-row VALUES list would be compiled and prepared anew per batch).
+Tables are named without schema: the session's search path starts with `buffer`.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +14,104 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Row,
-    String,
-    column,
-    func,
-    literal_column,
-    or_,
-    select,
-    update,
-    values,
-)
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Row, func, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_buffer.db.models import conversations, messages, turns
 from baton_shared.events import MessageReceived
+
+_INSERT_CONVERSATIONS = text(
+    "INSERT INTO conversations (conversation_id, phone_number_id, customer_id) "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:phones AS text[]), "
+    "CAST(:customers AS text[])) ON CONFLICT DO NOTHING"
+)
+
+# WITH ORDINALITY ... ORDER BY: rows get their arrival sequence in the arrays' order.
+_INSERT_MESSAGES = text(
+    "INSERT INTO messages (message_id, conversation_id, type, wa_timestamp, "
+    "arrived_at, event_id, correlation_id, traceparent, payload) "
+    "SELECT m, c, t, w, CAST(:arrived_at AS timestamptz), e, k, tp, CAST(p AS jsonb) "
+    "FROM unnest(CAST(:message_ids AS text[]), CAST(:conversation_ids AS text[]), "
+    "CAST(:types AS text[]), CAST(:wa_timestamps AS timestamptz[]), "
+    "CAST(:event_ids AS uuid[]), CAST(:correlation_ids AS uuid[]), "
+    "CAST(:traceparents AS text[]), CAST(:payloads AS text[])) "
+    "WITH ORDINALITY AS u(m, c, t, w, e, k, tp, p, n) ORDER BY n "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
+)
+
+_SCHEDULE_STATES = text(
+    "SELECT c.conversation_id, c.in_flight_since, p.arrivals "
+    "FROM conversations c LEFT JOIN LATERAL ("
+    "SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals "
+    "FROM messages m "
+    "WHERE m.conversation_id = c.conversation_id AND m.turn_id IS NULL) p ON true "
+    "WHERE c.conversation_id = ANY(CAST(:ids AS text[]))"
+)
+
+_LOCK_CONVERSATIONS = text(
+    "SELECT conversation_id, phone_number_id, customer_id, last_sequence, in_flight_turn_id, "
+    "in_flight_since FROM conversations "
+    "WHERE conversation_id = ANY(CAST(:ids AS text[])) ORDER BY conversation_id FOR UPDATE"
+)
+
+# `payload` as JSON text: pydantic parses it (`model_validate_json`) faster than a dict.
+_PENDING = text(
+    "SELECT message_id, conversation_id, arrival_seq, arrived_at, event_id, correlation_id, "
+    "traceparent, CAST(payload AS text) AS payload FROM messages "
+    "WHERE conversation_id = ANY(CAST(:ids AS text[])) AND turn_id IS NULL "
+    "ORDER BY conversation_id, wa_timestamp, arrival_seq"
+)
+
+_INSERT_TURNS = text(
+    "INSERT INTO turns (turn_id, conversation_id, sequence, closed_by, "
+    "message_count, released_at) "
+    "SELECT t, c, s, b, n, CAST(:at AS timestamptz) FROM unnest(CAST(:turn_ids AS uuid[]), "
+    "CAST(:conversation_ids AS text[]), CAST(:sequences AS int[]), "
+    "CAST(:closed_by AS text[]), CAST(:counts AS int[])) AS u(t, c, s, b, n)"
+)
+
+_ASSIGN_MESSAGES = text(
+    "UPDATE messages m SET turn_id = a.turn_id "
+    "FROM unnest(CAST(:message_ids AS text[]), CAST(:turn_ids AS uuid[])) "
+    "AS a(message_id, turn_id) WHERE m.message_id = a.message_id AND m.turn_id IS NULL"
+)
+
+_MARK_IN_FLIGHT = text(
+    "UPDATE conversations c SET last_sequence = f.sequence, "
+    "in_flight_turn_id = f.turn_id, in_flight_since = CAST(:at AS timestamptz) "
+    "FROM unnest(CAST(:conversation_ids AS text[]), CAST(:sequences AS int[]), "
+    "CAST(:turn_ids AS uuid[])) AS f(conversation_id, sequence, turn_id) "
+    "WHERE c.conversation_id = f.conversation_id"
+)
+
+_TURN_OWNERS = text(
+    "SELECT turn_id, conversation_id FROM turns WHERE turn_id = ANY(CAST(:turn_ids AS uuid[]))"
+)
+
+_LOCK_IDS = text(
+    "SELECT conversation_id FROM conversations "
+    "WHERE conversation_id = ANY(CAST(:ids AS text[])) ORDER BY conversation_id FOR UPDATE"
+)
+
+_COMPLETE_TURNS = text(
+    "UPDATE turns t SET completed_at = CAST(:at AS timestamptz), outcome = r.outcome "
+    "FROM unnest(CAST(:turn_ids AS uuid[]), CAST(:outcomes AS text[])) AS r(turn_id, outcome) "
+    "WHERE t.turn_id = r.turn_id AND t.completed_at IS NULL RETURNING t.turn_id"
+)
+
+_END_FLIGHTS = text(
+    "UPDATE conversations SET in_flight_turn_id = NULL, in_flight_since = NULL "
+    "WHERE conversation_id = ANY(CAST(:ids AS text[])) "
+    "AND in_flight_turn_id = ANY(CAST(:turn_ids AS uuid[]))"
+)
+
+# Conversations with an open burst or a turn in flight; both sides read a partial index,
+# so the cost follows the number of active conversations, not of all conversations.
+_ACTIVE = text(
+    "SELECT count(*) FROM ("
+    "SELECT conversation_id FROM conversations WHERE in_flight_turn_id IS NOT NULL "
+    "UNION SELECT conversation_id FROM messages WHERE turn_id IS NULL) AS active"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,41 +144,34 @@ async def record_messages(
     (their arrival order); returns the WhatsApp ids recorded now (not recorded before)."""
     if not items:
         return set()
-    convs: dict[str, dict[str, Any]] = {}
+    convs: dict[str, tuple[str, str]] = {}
     for event, conversation_id in items:
         convs.setdefault(
-            conversation_id,
-            {
-                "conversation_id": conversation_id,
-                "phone_number_id": event.payload.phone_number_id,
-                "customer_id": event.payload.customer_id,
-            },
+            conversation_id, (event.payload.phone_number_id, event.payload.customer_id)
         )
-    # In key order, so replicas inserting the same conversations cannot deadlock.
+    ids = sorted(convs)  # in key order, so replicas inserting the same ones cannot deadlock
     await session.execute(
-        insert(conversations).values([convs[c] for c in sorted(convs)]).on_conflict_do_nothing()
+        _INSERT_CONVERSATIONS,
+        {
+            "ids": ids,
+            "phones": [convs[c][0] for c in ids],
+            "customers": [convs[c][1] for c in ids],
+        },
     )
     # One statement: rows get their arrival sequence in list order.
     inserted = await session.execute(
-        insert(messages)
-        .values(
-            [
-                {
-                    "message_id": event.payload.message_id,
-                    "conversation_id": conversation_id,
-                    "type": event.payload.type.value,
-                    "wa_timestamp": event.payload.timestamp,
-                    "arrived_at": arrived_at,
-                    "event_id": event.event_id,
-                    "correlation_id": event.correlation_id,
-                    "traceparent": event.traceparent,
-                    "payload": event.payload.model_dump(mode="json"),
-                }
-                for event, conversation_id in items
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(messages.c.message_id)
+        _INSERT_MESSAGES,
+        {
+            "message_ids": [event.payload.message_id for event, _ in items],
+            "conversation_ids": [conversation_id for _, conversation_id in items],
+            "types": [event.payload.type.value for event, _ in items],
+            "wa_timestamps": [event.payload.timestamp for event, _ in items],
+            "arrived_at": arrived_at,
+            "event_ids": [event.event_id for event, _ in items],
+            "correlation_ids": [event.correlation_id for event, _ in items],
+            "traceparents": [event.traceparent for event, _ in items],
+            "payloads": [event.payload.model_dump_json() for event, _ in items],
+        },
     )
     return set(inserted.scalars())
 
@@ -110,12 +188,8 @@ async def schedule_states(
     """The in-flight turn and pending arrivals of each of these conversations (known ones)."""
     if not conversation_ids:
         return {}
-    ids = sorted(set(conversation_ids))
-    return await _schedule_states(
-        session,
-        pending_where=messages.c.conversation_id.in_(ids),
-        where=conversations.c.conversation_id.in_(ids),
-    )
+    rows = await session.execute(_SCHEDULE_STATES, {"ids": sorted(set(conversation_ids))})
+    return {row.conversation_id: _state(row) for row in rows}
 
 
 async def open_schedule_states(session: AsyncSession) -> dict[str, ScheduleState]:
@@ -153,13 +227,20 @@ async def _schedule_states(
     else:
         query = query.where(where)
     rows = await session.execute(query)
-    return {
-        row.conversation_id: ScheduleState(
-            row.in_flight_since.timestamp() if row.in_flight_since else None,
-            [a.timestamp() for a in row.arrivals or []],
-        )
-        for row in rows
-    }
+    return {row.conversation_id: _state(row) for row in rows}
+
+
+def _state(row: Any) -> ScheduleState:
+    """The schedule state in a row of `conversation_id, in_flight_since, arrivals`."""
+    return ScheduleState(
+        row.in_flight_since.timestamp() if row.in_flight_since else None,
+        [a.timestamp() for a in row.arrivals or []],
+    )
+
+
+async def active_conversations(session: AsyncSession) -> int:
+    """How many conversations have an open burst or a turn in flight."""
+    return int((await session.execute(_ACTIVE)).scalar_one())
 
 
 async def lock_conversations(
@@ -168,50 +249,22 @@ async def lock_conversations(
     """The conversations' rows, locked (in key order) until the transaction ends."""
     if not conversation_ids:
         return {}
-    result = await session.execute(
-        select(conversations)
-        .where(conversations.c.conversation_id.in_(sorted(set(conversation_ids))))
-        .order_by(conversations.c.conversation_id)
-        .with_for_update()
-    )
+    result = await session.execute(_LOCK_CONVERSATIONS, {"ids": sorted(set(conversation_ids))})
     return {row.conversation_id: row for row in result}
 
 
 async def pending_messages_of(
     session: AsyncSession, conversation_ids: Sequence[str]
 ) -> dict[str, list[Row[Any]]]:
-    """`pending_messages` of each of these conversations (those with any)."""
+    """The messages not yet in a turn of each of these conversations (those with any), by
+    WhatsApp timestamp then arrival; `payload` is the message as JSON text."""
     if not conversation_ids:
         return {}
-    result = await session.execute(
-        select(messages)
-        .where(messages.c.conversation_id.in_(conversation_ids), messages.c.turn_id.is_(None))
-        .order_by(messages.c.conversation_id, messages.c.wa_timestamp, messages.c.arrival_seq)
-    )
+    result = await session.execute(_PENDING, {"ids": list(conversation_ids)})
     out: dict[str, list[Row[Any]]] = {}
     for row in result:
         out.setdefault(row.conversation_id, []).append(row)
     return out
-
-
-async def lock_conversation(session: AsyncSession, conversation_id: str) -> Row[Any] | None:
-    """The conversation's row, locked until the transaction ends (serialises its turns)."""
-    result = await session.execute(
-        select(conversations)
-        .where(conversations.c.conversation_id == conversation_id)
-        .with_for_update()
-    )
-    return result.first()
-
-
-async def pending_messages(session: AsyncSession, conversation_id: str) -> Sequence[Row[Any]]:
-    """The conversation's messages not yet in a turn, by WhatsApp timestamp then arrival."""
-    result = await session.execute(
-        select(messages)
-        .where(messages.c.conversation_id == conversation_id, messages.c.turn_id.is_(None))
-        .order_by(messages.c.wa_timestamp, messages.c.arrival_seq)
-    )
-    return result.all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,45 +307,34 @@ async def open_turns(session: AsyncSession, new: Sequence[NewTurn], at: datetime
     if not new:
         return
     await session.execute(
-        turns.insert().values(
-            [
-                {
-                    "turn_id": t.turn_id,
-                    "conversation_id": t.conversation_id,
-                    "sequence": t.sequence,
-                    "closed_by": t.closed_by,
-                    "message_count": len(t.message_ids),
-                    "released_at": at,
-                }
-                for t in new
-            ]
-        )
+        _INSERT_TURNS,
+        {
+            "turn_ids": [t.turn_id for t in new],
+            "conversation_ids": [t.conversation_id for t in new],
+            "sequences": [t.sequence for t in new],
+            "closed_by": [t.closed_by for t in new],
+            "counts": [len(t.message_ids) for t in new],
+            "at": at,
+        },
     )
-    assignment = values(
-        column("message_id", String), column("turn_id", PG_UUID(as_uuid=True)), name="assignment"
-    ).data([(m, t.turn_id) for t in new for m in t.message_ids])
     assigned = await session.execute(
-        update(messages)
-        .where(messages.c.message_id == assignment.c.message_id, messages.c.turn_id.is_(None))
-        .values(turn_id=assignment.c.turn_id)
+        _ASSIGN_MESSAGES,
+        {
+            "message_ids": [m for t in new for m in t.message_ids],
+            "turn_ids": [t.turn_id for t in new for _ in t.message_ids],
+        },
     )
     expected = sum(len(t.message_ids) for t in new)
     if assigned.rowcount != expected:  # type: ignore[attr-defined]
         raise RuntimeError("messages were assigned to turns concurrently")
-    flights = values(
-        column("conversation_id", String),
-        column("sequence", Integer),
-        column("turn_id", PG_UUID(as_uuid=True)),
-        name="flights",
-    ).data([(t.conversation_id, t.sequence, t.turn_id) for t in new])
     await session.execute(
-        update(conversations)
-        .where(conversations.c.conversation_id == flights.c.conversation_id)
-        .values(
-            last_sequence=flights.c.sequence,
-            in_flight_turn_id=flights.c.turn_id,
-            in_flight_since=at,
-        )
+        _MARK_IN_FLIGHT,
+        {
+            "conversation_ids": [t.conversation_id for t in new],
+            "sequences": [t.sequence for t in new],
+            "turn_ids": [t.turn_id for t in new],
+            "at": at,
+        },
     )
 
 
@@ -340,45 +382,24 @@ async def complete_turns(
     """
     if not reports:
         return {}
-    turn_ids = list({turn_id for turn_id, _ in reports})
+    outcomes: dict[uuid.UUID, str] = {}
+    for turn_id, outcome in reports:
+        outcomes.setdefault(turn_id, outcome)  # the first report in `reports` wins
     owners = {
         row.turn_id: str(row.conversation_id)
-        for row in await session.execute(
-            select(turns.c.turn_id, turns.c.conversation_id).where(turns.c.turn_id.in_(turn_ids))
-        )
+        for row in await session.execute(_TURN_OWNERS, {"turn_ids": list(outcomes)})
     }
     if not owners:
         return {}
+    ids = sorted(set(owners.values()))
     # Lock in key order, as every writer of several conversations does.
-    await session.execute(
-        select(conversations.c.conversation_id)
-        .where(conversations.c.conversation_id.in_(sorted(set(owners.values()))))
-        .order_by(conversations.c.conversation_id)
-        .with_for_update()
+    await session.execute(_LOCK_IDS, {"ids": ids})
+    known = [t for t in outcomes if t in owners]
+    recorded = await session.execute(
+        _COMPLETE_TURNS,
+        {"turn_ids": known, "outcomes": [outcomes[t] for t in known], "at": at},
     )
-    outcomes: dict[uuid.UUID, str] = {}
-    for turn_id, outcome in reports:
-        if turn_id in owners:
-            outcomes.setdefault(turn_id, outcome)
-    first: set[uuid.UUID] = set()
-    for outcome in sorted(set(outcomes.values())):
-        recorded = await session.execute(
-            update(turns)
-            .where(
-                turns.c.turn_id.in_([t for t, o in outcomes.items() if o == outcome]),
-                turns.c.completed_at.is_(None),
-            )
-            .values(completed_at=at, outcome=outcome)
-            .returning(turns.c.turn_id)
-        )
-        first.update(recorded.scalars())
+    first = set(recorded.scalars())
     # A turn id is in flight in its own conversation only.
-    await session.execute(
-        update(conversations)
-        .where(
-            conversations.c.conversation_id.in_(sorted(set(owners.values()))),
-            conversations.c.in_flight_turn_id.in_(list(owners)),
-        )
-        .values(in_flight_turn_id=None, in_flight_since=None)
-    )
+    await session.execute(_END_FLIGHTS, {"ids": ids, "turn_ids": list(owners)})
     return {turn_id: Completion(owners[turn_id], turn_id in first) for turn_id in owners}
