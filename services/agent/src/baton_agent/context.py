@@ -13,6 +13,7 @@ from baton_agent.config import AgentConfig
 from baton_agent.runner import Threads
 from baton_agent.settings import AgentSettings
 from baton_shared.db import Database
+from baton_shared.streams.bus import Bus
 
 PRODUCER = "agent"
 
@@ -28,12 +29,14 @@ class AgentContext:
         settings: the service settings.
         config: prompt, business profile and media catalogue.
         db: the agent schema.
+        bus: the event bus; its Redis also holds the fencing hashes (`control:<id>`).
         threads: the graph over the checkpointer, once started.
     """
 
     settings: AgentSettings
     config: AgentConfig
     db: Database
+    bus: Bus
     _threads: Threads | None = field(default=None, repr=False)
     _sessions: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(DB_SESSIONS), repr=False

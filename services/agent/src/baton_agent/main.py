@@ -27,7 +27,7 @@ def create_app(settings: AgentSettings) -> FastAPI:
     """The agent app; configuration files are validated here, before anything starts."""
     config = load_config(settings)
     runtime = Runtime("agent", settings, "agent")
-    ctx = AgentContext(settings=settings, config=config, db=runtime.db)
+    ctx = AgentContext(settings=settings, config=config, db=runtime.db, bus=runtime.bus)
     pool = checkpoint_pool(settings.database_url, max_size=settings.db_pool_size)
     model = build_model(settings)
 

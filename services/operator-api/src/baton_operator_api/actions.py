@@ -5,12 +5,13 @@ the caller answers."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_operator_api import control
+from baton_operator_api import control, metrics
 from baton_operator_api.api.schemas import CustomerRef
 from baton_operator_api.context import PRODUCER, ServiceContext
 from baton_operator_api.control import ControlState
@@ -24,6 +25,7 @@ from baton_shared.events import (
     ConversationResolved,
     ConversationTakenOver,
     Event,
+    Mode,
     conversation_id_for,
 )
 
@@ -61,8 +63,13 @@ async def change(
     reason: str | None,
     waiting: str = "keep",
     create: bool = False,
+    metric: str | None = None,
 ) -> Row[Any]:
-    """Apply one control action under the conversation's row lock; returns the new row."""
+    """Apply one control action under the conversation's row lock; returns the new row.
+
+    `metric` labels `baton_operator_actions_total` (default: `action`).
+    """
+    waited_since: datetime | None = None
     async with ctx.db.session() as session:
         if conversation_id is None:
             assert ref is not None
@@ -70,8 +77,11 @@ async def change(
         row = await repo.lock(session, conversation_id)
         if row is None:
             raise NotFoundError(f"no conversation {conversation_id}")
-        new = decide(repo.state_of(row))
+        old = repo.state_of(row)
+        new = decide(old)
         if new is not None:
+            if old.mode == Mode.PENDING_HUMAN and new.mode == Mode.OPERATOR:
+                waited_since = row.waiting_since
             await repo.save_control(session, conversation_id, new, reason=reason, waiting=waiting)
             payload = ControlChange(
                 phone_number_id=row.phone_number_id,
@@ -92,6 +102,10 @@ async def change(
     # The write is compare-and-set on the epoch, so racing writers cannot regress it.
     if row.epoch > 0:
         await ctx.fence.write(conversation_id, repo.state_of(row))
+    metrics.ACTIONS.labels(metric or action).inc()
+    if waited_since is not None:
+        wait = (datetime.now(UTC) - waited_since).total_seconds()
+        metrics.HANDOFF_WAIT.observe(max(wait, 0.0))
     return row
 
 
@@ -109,6 +123,7 @@ async def takeover(
         event_cls=ConversationTakenOver,
         reason=reason,
         create=True,
+        metric="force_takeover" if force else None,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from baton_operator_api import control
+from baton_operator_api import control, metrics
 from baton_operator_api.actions import locate
 from baton_operator_api.api.schemas import CommandAccepted, OperatorMessageIn
 from baton_operator_api.context import PRODUCER, ServiceContext
@@ -103,4 +103,5 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
             command_id=command.command_id,
             kind=command.kind.value,
         )
+    metrics.ACTIONS.labels("message").inc()
     return CommandAccepted(command_id=command.command_id, conversation_id=conversation_id)

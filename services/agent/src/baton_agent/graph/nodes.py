@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -17,6 +18,7 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import trim_messages
 from langchain_core.runnables import Runnable
 
+from baton_agent import metrics
 from baton_agent.config import AgentConfig
 from baton_agent.graph import prompts, tools
 from baton_agent.graph.state import AgentState, Output
@@ -33,6 +35,15 @@ class EmptyAnswerError(Exception):
 def text_outputs(text: str) -> list[Output]:
     """Text outputs, split at sentence boundaries into WhatsApp-sized messages."""
     return [Output(kind="text", text=part, link=None, caption=None) for part in split_text(text)]
+
+
+def _error_reason(exc: Exception) -> str:
+    """A small, fixed set of labels for `baton_agent_errors_total`."""
+    if isinstance(exc, EmptyAnswerError):
+        return "empty_answer"
+    if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+        return "timeout"
+    return "model_error"
 
 
 def route_mode(state: AgentState) -> Literal["model", "record"]:
@@ -73,6 +84,7 @@ class Nodes:
             answer = await self._invoke_with_retries(self.history(state["messages"]))
         except Exception as exc:
             log.error("model failed after %d tries: %s", self.settings.gemini_retries, exc)
+            metrics.ERRORS.labels("gave_up").inc()
             apology = self.config.profile.apology
             return {
                 "messages": [AIMessage(content=apology)],
@@ -90,14 +102,20 @@ class Nodes:
     async def _invoke_with_retries(self, messages: list[BaseMessage]) -> AIMessage:
         s = self.settings
         for attempt in range(1, s.gemini_retries + 1):
+            started = time.perf_counter()
             try:
-                answer = await self.model.ainvoke(messages)
+                try:
+                    answer = await self.model.ainvoke(messages)
+                finally:
+                    metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
                 if not isinstance(answer, AIMessage):
                     raise TypeError(f"unexpected model output {type(answer).__name__}")
+                metrics.count_tokens(answer)
                 if not answer.text.strip() and not answer.tool_calls:
                     raise EmptyAnswerError("the model answered nothing")
                 return answer
             except Exception as exc:
+                metrics.ERRORS.labels(_error_reason(exc)).inc()
                 if attempt == s.gemini_retries:
                     raise
                 delay = s.gemini_retry_backoff_seconds * 2 ** (attempt - 1)
@@ -113,6 +131,7 @@ class Nodes:
         handoff = state.get("handoff")
         results: list[ToolMessage] = []
         for call in last.tool_calls:
+            metrics.TOOL_CALLS.labels(call["name"]).inc()
             effect = tools.call_tool(call["name"], call["args"], self.config.catalogue)
             outputs += effect.outputs
             handoff = handoff or effect.handoff

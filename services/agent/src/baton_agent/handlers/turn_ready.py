@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from baton_agent import metrics
 from baton_agent.commands import outcome_of, turn_events
 from baton_agent.context import AgentContext
 from baton_agent.db import repo
+from baton_agent.fencing import newer, read_fence
 from baton_shared.db import add_to_outbox, claim_inbox
 from baton_shared.events import Mode, TurnReady, conversation_id_for
 
@@ -18,6 +20,10 @@ CONSUMER = "agent.turns"
 async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
     """Run the graph, then log the turn and stage its events in one transaction.
 
+    The mode and epoch are the newer (by epoch) of the agent's copy and the operator-api's
+    fencing hash, which is written before the operator's HTTP answer and so can be ahead of
+    the `conv.control` events; a newer hash state is stored locally with the turn.
+
     A repeat (same event, or same turn in another event) changes nothing. A crash after the
     graph but before the commit re-runs into the checkpoint, which returns the same outputs,
     and the command ids depend only on (turn, position): the customer gets one answer.
@@ -28,7 +34,9 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         if await repo.turn_done(session, turn.turn_id):
             await claim_inbox(session, CONSUMER, event.event_id)
             return
-        control = await repo.get_control(session, conversation_id)
+        own = await repo.get_control(session, conversation_id)
+    # The operator-api's hash may be ahead of our copy (its event not consumed yet).
+    control = newer(own, await read_fence(ctx.bus, conversation_id))
 
     run = await ctx.threads.run_turn(conversation_id, turn, control.mode)
 
@@ -47,6 +55,15 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         )
         if not await repo.log_turn(session, record):
             return  # another delivery of the same turn won the race
+        if control is not own:  # remember what the hash told us
+            await repo.apply_control(
+                session,
+                conversation_id,
+                phone_number_id=turn.phone_number_id,
+                wa_id=turn.wa_id,
+                mode=control.mode,
+                epoch=control.epoch,
+            )
         if run.handoff:
             await repo.apply_control(
                 session,
@@ -57,6 +74,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
                 epoch=control.epoch + 1,
             )
         await add_to_outbox(session, *turn_events(event, run, control))
+    metrics.TURNS.labels(record.outcome).inc()
     log.info(
         "turn %s of %s: %s, %d outputs",
         turn.turn_id,
