@@ -191,7 +191,14 @@ def build_app(
         finally:
             await runtime.close()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    # FastAPI's native telemetry stays off: `ObservabilityMiddleware` is the one SERVER span
+    # and latency metric per request (FastAPI's would add its own server span plus operation
+    # spans, each request, whenever a global tracer provider is installed).
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     app.add_middleware(ObservabilityMiddleware)
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]

@@ -6,8 +6,10 @@ import socket
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from baton_ingress.api.routes.webhook import webhook_event_id
+from baton_ingress.metrics import OUTCOME_STATUS
 from baton_ingress.signature import sign
 from baton_shared.events import WebhookReceived, parse_event
 from baton_shared.streams import names
@@ -124,3 +126,44 @@ async def test_duplicate_posts_append_one_entry(harness: Any) -> None:
         answers = [(await harness.post(client, body)).status_code for _ in range(3)]
     assert answers == [200, 200, 200]
     assert len(await webhook_entries(harness)) == 1
+
+
+def _count(outcome: str) -> float:
+    status = OUTCOME_STATUS[outcome]
+    labels = {"outcome": outcome, "status": str(status)}
+    return REGISTRY.get_sample_value("baton_ingress_webhooks_total", labels) or 0.0
+
+
+async def test_every_answer_is_counted_by_outcome(harness: Any) -> None:
+    body = harness.body("text_reply")
+    before = {outcome: _count(outcome) for outcome in OUTCOME_STATUS}
+    async with harness.client(run_worker=False, settings=harness.settings(INGRESS_MAX_BODY_BYTES=4096)) as client:  # fmt: skip
+        assert (await harness.post(client, body)).status_code == 200
+        assert (await client.post("/webhook", content=body)).status_code == 401
+        bad = {"X-Hub-Signature-256": "sha256=" + "0" * 64}
+        assert (await client.post("/webhook", content=body, headers=bad)).status_code == 403
+        assert (await harness.post(client, b"[1, 2]")).status_code == 400
+        assert (await harness.post(client, b"\xff{}")).status_code == 400
+        assert (await harness.post(client, b"{" + b" " * 5000 + b"}")).status_code == 413
+    counted = {outcome: _count(outcome) - before[outcome] for outcome in OUTCOME_STATUS}
+    assert counted == {
+        "ok": 1,
+        "unsigned": 1,
+        "bad_signature": 1,
+        "not_json": 2,
+        "too_large": 1,
+        "unavailable": 0,
+    }
+
+
+async def test_the_webhook_event_continues_an_incoming_traceparent(harness: Any) -> None:
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    body = harness.body("text_reply")
+    headers = {"X-Hub-Signature-256": sign(body, "test-app-secret"), "traceparent": incoming}
+    async with harness.client(run_worker=False) as client:
+        assert (await client.post("/webhook", content=body, headers=headers)).status_code == 200
+    [entry] = await webhook_entries(harness)
+    event = parse_event(entry["event_type"], int(entry["schema_version"]), entry["body"])
+    _, trace_id, span_id, _ = event.traceparent.split("-")
+    assert trace_id == "0af7651916cd43dd8448eb211c80319c"  # same trace ...
+    assert span_id != "b7ad6b7169203331"  # ... under the request's own span

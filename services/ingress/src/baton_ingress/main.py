@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from baton_ingress.api.deps import IngressContext
 from baton_ingress.api.routes import webhook
+from baton_ingress.appender import WebhookAppender
 from baton_ingress.consumer import register_consumers
 from baton_ingress.db.models import SCHEMA
 from baton_ingress.replay import replay_cli
@@ -22,7 +23,9 @@ def create_app(settings: IngressSettings, *, run_worker: bool = True) -> FastAPI
     if run_worker:
         register_consumers(runtime, settings)
     app = build_app(runtime, title="Baton ingress", routers=[webhook.router])
-    app.state.ingress = IngressContext(settings=settings, bus=runtime.bus)
+    app.state.ingress = IngressContext(
+        settings=settings, bus=runtime.bus, appender=WebhookAppender(runtime.bus)
+    )
     app.state.runtime = runtime
     return app
 

@@ -7,8 +7,12 @@ service's span is a child of this one. HTTP requests (except `/health*` and `/me
 a SERVER span that continues an incoming `traceparent` header, so an event created by a
 request (the ingress webhook) roots the trace at that request.
 
-Export is off by default: spans are created (real ids, so traceparents stay consistent) but
-go nowhere. The standard variables switch it on:
+Export is off by default. Then no SDK is installed at all: Baton's spans come from an
+ids-only tracer (`IdsOnlyTracer`) whose spans record nothing but get real, fresh span ids
+under their parent's trace id, so traceparents stay exactly as they would be with export on
+(every hop its own span id, one trace id end to end) for the price of two random numbers. No
+global provider is installed either, so third-party instrumentation (FastAPI's native
+telemetry included) stays off. The standard variables switch export on, with the SDK:
 
 - `OTEL_TRACES_EXPORTER=otlp` (or `console`; comma-separated; `none` = off). When unset,
   setting `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` implies `otlp`.
@@ -21,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import random
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,13 +35,90 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import NoOpTracerProvider, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    NoOpTracerProvider,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util import types
 
 log = logging.getLogger(__name__)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _INSTRUMENTATION = "baton"
+
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+class IdsOnlyTracer(Tracer):
+    """A tracer whose spans record nothing but carry real ids: a fresh span id under the
+    parent's trace id (a new trace id without a valid parent). What the SDK's spans would
+    propagate, without the SDK's cost; used while export is off."""
+
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Span:
+        """A non-recording span, child of the current span of `context`."""
+        parent = trace.get_current_span(context).get_span_context()
+        if parent.is_valid:
+            trace_id, flags = parent.trace_id, parent.trace_flags
+        else:
+            trace_id, flags = random.getrandbits(128) or 1, _SAMPLED
+        span_id = random.getrandbits(64) or 1
+        return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[Span]:
+        """A new span (see `start_span`), current inside the block."""
+        span = self.start_span(name, context)
+        with trace.use_span(
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ) as current:
+            yield current
+
+
+class IdsOnlyTracerProvider(trace.TracerProvider):
+    """The provider of `IdsOnlyTracer` (export off)."""
+
+    def __init__(self) -> None:
+        self._tracer = IdsOnlyTracer()
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: types.Attributes | None = None,
+    ) -> Tracer:
+        """The one ids-only tracer."""
+        return self._tracer
 
 
 class _State:
@@ -77,17 +159,24 @@ def exporters_from_env(env: Mapping[str, str] | None = None) -> list[SpanExporte
 
 
 def configure_tracing(service: str, env: Mapping[str, str] | None = None) -> trace.TracerProvider:
-    """Install this process's tracer provider once (later calls return the first one)."""
+    """Install this process's tracer provider once (later calls return the first one).
+
+    With no exporter asked for, the ids-only provider (no SDK, nothing global); with one, an
+    SDK provider, also installed globally for third-party instrumentation."""
     if _state.provider is not None:
         return _state.provider
     env = os.environ if env is None else env
     provider: trace.TracerProvider
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         provider = NoOpTracerProvider()
+    elif not (exporters := exporters_from_env(env)):
+        provider = IdsOnlyTracerProvider()
+        set_provider(provider)
+        return provider
     else:
         attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": f"baton-{service}"}
         sdk = TracerProvider(resource=Resource.create(attributes))
-        for exporter in exporters_from_env(env):
+        for exporter in exporters:
             sdk.add_span_processor(BatchSpanProcessor(exporter))
         provider = sdk
     set_provider(provider)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from baton_ingress.appender import WebhookAppender
 from baton_ingress.settings import IngressSettings
 from baton_shared.streams.bus import Bus
 
@@ -17,15 +18,17 @@ class IngressContext:
 
     Attributes:
         settings: the service settings.
-        bus: where accepted webhooks are appended.
+        bus: the service's bus.
+        appender: appends accepted webhooks to `wa.webhooks` (batching concurrent requests).
     """
 
     settings: IngressSettings
     bus: Bus
+    appender: WebhookAppender
 
 
-def get_context(request: Request) -> IngressContext:
-    """The context `create_app` stored on the application."""
+async def get_context(request: Request) -> IngressContext:
+    """The context `create_app` stored on the application (async: no threadpool hop)."""
     context: IngressContext = request.app.state.ingress
     return context
 

@@ -2,6 +2,13 @@
 
 The POST path does the least possible work: signature, size, JSON, append the raw body to
 `wa.webhooks`, answer 200. Parsing happens in the worker, so a parser bug never loses a body.
+Concurrent requests share Redis round trips (`WebhookAppender`); each is still answered 200
+only once Redis has its entry.
+
+`POST /webhook` is a plain Starlette route (`router.add_route`), not a FastAPI endpoint: it
+takes the raw request and nothing else, so there is no dependency resolution, parameter
+validation or response serialisation to pay for on the hot path (it is therefore not in the
+OpenAPI document; the GET handshake is).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from redis.exceptions import RedisError
 
 from baton_ingress import metrics
-from baton_ingress.api.deps import IngressDep
+from baton_ingress.api.deps import IngressContext, IngressDep
 from baton_ingress.signature import signature_matches
 from baton_shared.events import WebhookBody, WebhookReceived, utcnow
 
@@ -35,15 +42,16 @@ def webhook_event_id(body: bytes) -> uuid.UUID:
     return uuid.uuid5(_BODY_NS, hashlib.sha256(body).hexdigest())
 
 
-def _refuse(status: int, reason: str) -> JSONResponse:
-    metrics.WEBHOOKS.labels(str(status)).inc()
+def _refuse(outcome: str, reason: str) -> JSONResponse:
+    """The refusal for `outcome` (see `metrics.OUTCOME_STATUS`), counted."""
+    status = metrics.count_webhook(outcome)
     return JSONResponse({"detail": reason}, status_code=status)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
     """The raw body, or None as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
@@ -55,14 +63,14 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _json_problem(body: bytes) -> str | None:
-    """Why `body` is not a JSON object, or None when it is one."""
+def _json_problem(text: str) -> str | None:
+    """Why `text` is not a JSON object, or None when it is one."""
     try:
-        parsed = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "body is not UTF-8 text"
+        parsed = json.loads(text)
     except ValueError as exc:
         return f"body is not valid JSON: {exc}"
+    except RecursionError:
+        return "body is not valid JSON: nested too deeply"
     if not isinstance(parsed, dict):
         return f"body must be a JSON object, got {type(parsed).__name__}"
     return None
@@ -83,30 +91,39 @@ async def verify(
     return PlainTextResponse("verification failed", status_code=403)
 
 
-@router.post("/webhook")
-async def receive(request: Request, ctx: IngressDep) -> Response:
+async def receive(request: Request) -> Response:
     """Accept a signed webhook: 200 once its raw body is durably on `wa.webhooks`."""
+    ctx: IngressContext = request.app.state.ingress
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
-        return _refuse(401, "missing X-Hub-Signature-256 header")
+        return _refuse("unsigned", "missing X-Hub-Signature-256 header")
     body = await _read_limited(request, ctx.settings.max_body_bytes)
     if body is None:
-        return _refuse(413, f"body larger than {ctx.settings.max_body_bytes} bytes")
+        return _refuse("too_large", f"body larger than {ctx.settings.max_body_bytes} bytes")
     if not signature_matches(body, signature, ctx.settings.app_secrets):
-        return _refuse(403, "X-Hub-Signature-256 does not match the body")
-    problem = _json_problem(body)
+        return _refuse("bad_signature", "X-Hub-Signature-256 does not match the body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _refuse("not_json", "body is not UTF-8 text")
+    problem = _json_problem(text)
     if problem is not None:
-        return _refuse(400, problem)
+        return _refuse("not_json", problem)
     event = WebhookReceived.create(
-        WebhookBody(body=body.decode(), signature=signature, received_at=utcnow()),
+        WebhookBody(body=text, signature=signature, received_at=utcnow()),
         producer="ingress",
         event_id=webhook_event_id(body),
     )
     try:
-        await asyncio.wait_for(ctx.bus.publish(event), timeout=ctx.settings.publish_timeout_seconds)
+        await asyncio.wait_for(
+            ctx.appender.append(event), timeout=ctx.settings.publish_timeout_seconds
+        )
     except (RedisError, OSError, TimeoutError) as exc:
         # Not acknowledged, so WhatsApp retries: nothing answered 200 is ever lost.
         log.warning("cannot append webhook to the stream: %s: %s", type(exc).__name__, exc)
-        return _refuse(503, "temporarily unable to accept webhooks; retry later")
-    metrics.WEBHOOKS.labels("200").inc()
+        return _refuse("unavailable", "temporarily unable to accept webhooks; retry later")
+    metrics.count_webhook("ok")
     return PlainTextResponse("OK")
+
+
+router.add_route("/webhook", receive, methods=["POST"], include_in_schema=False)
