@@ -28,8 +28,10 @@ from baton_shared.observability.config import ObservabilitySettings
 from baton_shared.observability.http import ObservabilityMiddleware
 from baton_shared.observability.sampler import StreamSampler
 from baton_shared.settings import BaseServiceSettings
+from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.streams.consumer import Consumer, Handler
+from baton_shared.streams.trim import AckTrimmer
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,10 @@ class Runtime:
         )
         self.workers.append(consumer)
         self.consumers.append(consumer)
+        if stream in names.ACK_TRIMMED and not any(
+            isinstance(w, AckTrimmer) and stream in w.streams for w in self.workers
+        ):
+            self.workers.append(AckTrimmer(self.bus, [stream]))
         return consumer
 
     async def start(self) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from baton_shared.events import Event
 from baton_shared.observability import metrics
@@ -15,6 +17,9 @@ from baton_shared.streams import names
 # lifetime. Atomic, so an outbox row re-published after a crash is appended once.
 _PUBLISH_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  if ARGV[1] == '0' then
+    return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+  end
   return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
 end
 return false
@@ -80,6 +85,10 @@ class Bus:
         """A bus on a new connection pool for `url`."""
         return cls(Redis.from_url(url, decode_responses=True), prefix=prefix, maxlen=maxlen)
 
+    def maxlen_of(self, stream: str) -> int:
+        """The approximate length `stream` is trimmed to on append; 0: never by length."""
+        return 0 if stream in names.ACK_TRIMMED else self.maxlen
+
     def key(self, name: str) -> str:
         """The Redis key of a stream or key name under this bus's prefix."""
         return f"{self.prefix}{name}"
@@ -106,20 +115,37 @@ class Bus:
         the first items appended, and publishing them again is harmless."""
         if not items:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, event_id, fields in items:
-                flat = [part for pair in fields.items() for part in pair]
-                await self._publish_once(
-                    keys=[self.key(stream), self.key(names.published_marker(event_id))],
-                    args=[self.maxlen, self.dedupe_seconds, *flat],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        results = await self._run_publish_script(items)
         ids: list[str | None] = []
         for (stream, _, _), result in zip(items, results, strict=True):
             metrics.PUBLISHED.labels(stream, "appended" if result else "duplicate").inc()
             ids.append(str(result) if result else None)
         return ids
+
+    async def _run_publish_script(
+        self, items: Sequence[tuple[str, str, dict[str, str]]]
+    ) -> list[Any]:
+        """EVALSHA every item in one pipeline; load the script and redo the batch if Redis
+        lost it (redo is harmless: appends are once per event id). A pipeline of the
+        `Script` object would ask SCRIPT EXISTS on every call: a round trip per batch."""
+        for attempt in (1, 2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, event_id, fields in items:
+                    flat = [part for pair in fields.items() for part in pair]
+                    keys = [self.key(stream), self.key(names.published_marker(event_id))]
+                    args: list[str | int] = [self.maxlen_of(stream), self.dedupe_seconds, *flat]
+                    pipe.evalsha(self._publish_once.sha, len(keys), *keys, *args)
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+            missing = [r for r in results if isinstance(r, NoScriptError)]
+            if not missing:
+                for result in results:
+                    if isinstance(result, Exception):
+                        raise result
+                return results
+            if attempt == 2:
+                raise missing[0]
+            self._publish_once.sha = await self.redis.script_load(_PUBLISH_ONCE)
+        raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
         """Close the connection pool."""

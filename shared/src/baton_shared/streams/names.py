@@ -23,6 +23,11 @@ ALL_STREAMS = (
     CONV_CONTROL,
 )
 
+# Streams never trimmed by length on append: an entry there may be the only copy of something
+# already acknowledged to the outside world (a webhook answered 200), so it is trimmed only
+# below what every consumer group has acknowledged (see `streams.trim`).
+ACK_TRIMMED = frozenset({WA_WEBHOOKS})
+
 # Consumer groups, one per consuming service role.
 GROUP_INGRESS = "ingress"
 GROUP_BUFFER = "buffer"
