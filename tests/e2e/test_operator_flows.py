@@ -163,9 +163,12 @@ async def test_takeover_operator_message_handback_and_the_ai_reads_the_operator(
     assert prompts, "the model was asked about the customer's new question"
     assert promise in prompts[-1]  # the AI resumes with the operator's message in its thread
 
-    authors = [m["author"] for m in await api.transcript(conversation_id)]
-    assert authors.count("operator") == 1
-    assert authors.count("ai") == 2
+    async def authors() -> list[str] | None:
+        found = [m["author"] for m in await api.transcript(conversation_id)]
+        return found if found.count("ai") == 2 else None  # the read model lags the send
+
+    transcript = await wait_until(authors, timeout=30, what="the transcript shows both answers")
+    assert transcript.count("operator") == 1
 
 
 async def _contains(texts: Any, needle: str) -> bool:

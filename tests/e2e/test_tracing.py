@@ -28,8 +28,8 @@ async def envelopes(redis: Redis, stack: Stack, stream: str) -> list[dict[str, A
 def concerns(envelope: dict[str, Any], wa_id: str) -> bool:
     """Whether an envelope is about `wa_id` (the webhook's raw body mentions it)."""
     payload = envelope["payload"]
-    if envelope["event_type"] == "webhook.received":
-        return f'"{wa_id}"' in payload["body"]
+    if envelope["event_type"] == "webhook.received":  # the customer's message, not a status
+        return f'"from":"{wa_id}"' in payload["body"].replace(" ", "")
     return wa_id in (payload.get("wa_id"), payload.get("to"))
 
 
@@ -47,7 +47,7 @@ async def the_chain(redis: Redis, stack: Stack) -> dict[str, dict[str, Any]] | N
     for stream, event_type in wanted.items():
         for envelope in await envelopes(redis, stack, stream):
             if envelope["event_type"] == event_type and concerns(envelope, WA_ID):
-                found[event_type] = envelope
+                found.setdefault(event_type, envelope)  # the first: later ones are other turns
     return found if len(found) == len(wanted) else None
 
 
