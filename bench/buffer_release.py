@@ -93,6 +93,7 @@ class Phase:
     carried: int = 0  # messages seen in TurnReady events
     started: float = 0.0
     finished: float = 0.0
+    cpu_seconds: float = 0.0  # the buffer process's CPU time (user + system) over the phase
 
     @property
     def total(self) -> int:
@@ -240,6 +241,19 @@ class BufferProcess:
             return "histogram empty"
         return f"histogram: {buckets.get('0.2', 0) / total:.1%} of {total:.0f} releases <= 200 ms"
 
+    def server_pid(self) -> int:
+        """The `baton-buffer serve` process (under py-spy: its child)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        pids = children.read_text().split() if self.profiled and children.exists() else []
+        return int(pids[0]) if pids else self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the buffer process has used so far, from /proc."""
+        stat = Path(f"/proc/{self.server_pid()}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         # SIGTERM to the server (under py-spy: its child; py-spy then writes its profile)
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -273,6 +287,7 @@ async def run_phase(
     try:
         await buffer.ready()
         stop = asyncio.Event()
+        cpu_before = buffer.cpu_seconds()
         agent = asyncio.create_task(_agent(redis, prefix, phase, stop))
         await _feed(redis, prefix, phase, rate)
         budget = 60 + phase.total / 1000
@@ -283,6 +298,11 @@ async def run_phase(
             print(
                 f"  {phase.name}: only {phase.carried}/{phase.total} messages out after {budget:.0f} s"
             )
+        phase.cpu_seconds = buffer.cpu_seconds() - cpu_before
+        print(
+            f"  {phase.name}: buffer CPU {phase.cpu_seconds:.2f} s, "
+            f"{phase.cpu_seconds / max(1, phase.carried) * 1000:.3f} s per 1,000 messages"
+        )
         print(f"  {phase.name}: {await buffer.lateness_histogram()}")
     finally:
         buffer.stop()

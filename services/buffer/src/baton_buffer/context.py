@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_buffer.db import repo
 from baton_buffer.rules import Rules, next_check
@@ -44,6 +47,15 @@ class BufferContext:
             stuck_turn_seconds=settings.stuck_turn_seconds,
         )
         return cls(db=db, timers=timers, rules=rules)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction (committed on success, rolled back on error) whose commit, unlike
+        `Database.session`'s, does not wake the outbox relay: for transactions that stage no
+        event (waking the relay for each cost it a useless round of queries). One that does
+        stage events sets `db.changed` after it."""
+        async with self.db.sessions() as session, session.begin():
+            yield session
 
     async def reschedule(self, conversation_id: str) -> None:
         """Set the conversation's timer from what PostgreSQL holds now (see `reschedule_many`)."""

@@ -34,7 +34,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         if not items:
             return
         arrived_at = datetime.fromtimestamp(ctx.clock(), UTC)
-        async with ctx.db.session() as session:
+        async with ctx.transaction() as session:
             recorded = await repo.record_messages(session, items, arrived_at)
         duplicates = [(e, c) for e, c in items if e.payload.message_id not in recorded]
         metrics.MESSAGES.labels("recorded").inc(len(items) - len(duplicates))

@@ -29,7 +29,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         if not reports:
             return
         at = datetime.fromtimestamp(ctx.clock(), UTC)
-        async with ctx.db.session() as session:
+        async with ctx.transaction() as session:
             completions = await repo.complete_turns(session, reports, at)
         counted: set[object] = set()
         for turn_id, outcome in reports:
