@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_shared.db.engine import Database
@@ -105,7 +105,10 @@ class OutboxRelay:
             )
             if rows:
                 # By id, not by range: a slower transaction may commit a lower id later.
-                await session.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+                # One statement text whatever the batch size: prepared once per connection.
+                await session.execute(
+                    text("DELETE FROM outbox WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]}
+                )
                 metrics.OUTBOX_PUBLISHED.labels(self.db.schema).inc(len(rows))
             if len(rows) == self.batch:  # more waiting: measure the backlog once it drains
                 return len(rows)
