@@ -67,7 +67,7 @@ async def main(argv: list[str]) -> None:
             async with start_stack(env, sink, log_sink=lambda *_: None) as stack:
                 emulator = stack.url("wa-emulator")
                 async with httpx.AsyncClient(timeout=30) as client:
-                    await one_round_trip(client, emulator, "warmup")
+                    await one_round_trip(client, emulator, "5511900000000")  # warm-up
                     samples = [
                         await one_round_trip(client, emulator, f"55119{n:08d}")
                         for n in range(args.count)
