@@ -1,17 +1,19 @@
 """What the buffer subscribes to: customer messages and the agent's turn completions.
 
 Both streams are consumed a read batch at a time (`BatchConsumer`): one transaction and one
-timer update per batch instead of per entry, in stream order."""
+timer update per batch instead of per entry, in stream order. Order matters here: messages of
+a turn are ordered by WhatsApp timestamp, then arrival, and WhatsApp timestamps have
+one-second resolution, so arrival order decides within a second."""
 
 from __future__ import annotations
 
-from baton_buffer.batching import BatchConsumer
 from baton_buffer.context import BufferContext
 from baton_buffer.handlers import message_received, turn_completed
 from baton_buffer.settings import BufferSettings
 from baton_shared.events import MessageReceived, TurnCompleted
 from baton_shared.runtime import Runtime
 from baton_shared.streams import names
+from baton_shared.streams.batch import BatchConsumer
 
 
 def register(runtime: Runtime, ctx: BufferContext, settings: BufferSettings) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from baton_buffer import metrics
-from baton_buffer.batching import BatchHandler
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
 from baton_shared.events import Event, MessageReceived, conversation_id_for
+from baton_shared.streams.batch import BatchHandler
 from baton_shared.streams.consumer import Delivery, Handler
 
 log = logging.getLogger(__name__)

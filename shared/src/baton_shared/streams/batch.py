@@ -1,9 +1,7 @@
-"""A stream consumer that handles each read batch in one go (one transaction, one timer
-update), falling back to entry-by-entry handling when the batch fails.
+"""A stream consumer that handles each read batch in one go (one transaction, say), falling
+back to entry-by-entry handling when the batch fails.
 
-The batch keeps stream order (the batch handler records messages in that order), which the
-buffer needs: messages of a turn are ordered by WhatsApp timestamp, then arrival, and
-WhatsApp timestamps have one-second resolution, so arrival order decides within a second.
+The batch keeps stream order, so a batch handler can record entries in arrival order.
 Entries that do not parse as the batch's event type, reclaimed entries and a failed batch go
 through `Consumer.process` one at a time, with its retry and dead-letter rules unchanged.
 """
