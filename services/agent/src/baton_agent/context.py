@@ -18,7 +18,9 @@ from baton_shared.streams.bus import Bus
 PRODUCER = "agent"
 
 # The Runtime's SQLAlchemy pool: 10 connections + 10 overflow, 30 s checkout timeout.
-DB_SESSIONS = 20
+# Sessions are queued at the pool's size: overflow connections are closed when returned, so
+# using them meant opening a PostgreSQL connection (TLS attempt, auth) every few turns.
+DB_SESSIONS = 10
 
 
 @dataclass

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import httpx2
 from langchain_google_genai import ChatGoogleGenerativeAI
 
 from baton_agent.settings import AgentSettings
+
+# Connections per client. httpx2's pool walks all its connections on every request and
+# every release (expiry checks), so one pool of 1,000 costs O(1,000) per call; clients of
+# at most this many connections keep that walk short.
+SHARD_CONNECTIONS = 64
+
+
+def shard_count(settings: AgentSettings) -> int:
+    """How many clients share `AGENT_CONCURRENCY` model calls."""
+    return max(1, math.ceil(settings.concurrency / SHARD_CONNECTIONS))
 
 
 def connection_limits(settings: AgentSettings) -> httpx2.Limits:
@@ -13,13 +25,18 @@ def connection_limits(settings: AgentSettings) -> httpx2.Limits:
 
     The google-genai SDK sends through httpx2 (its default backend), whose default pool of
     100 connections would cap the agent at 100 concurrent model calls: 50 turns/s at 2 s
-    per answer, whatever `AGENT_CONCURRENCY` says.
+    per answer, whatever `AGENT_CONCURRENCY` says. The calls are spread over
+    `shard_count` clients, least busy first (`graph.nodes`), so each needs its share.
     """
+    share = math.ceil(settings.concurrency / shard_count(settings))
     return httpx2.Limits(
-        max_connections=settings.concurrency,
-        max_keepalive_connections=settings.concurrency,
-        keepalive_expiry=30.0,
+        max_connections=share, max_keepalive_connections=share, keepalive_expiry=30.0
     )
+
+
+def build_models(settings: AgentSettings) -> list[ChatGoogleGenerativeAI]:
+    """`shard_count` identical clients, each with its own connection pool."""
+    return [build_model(settings) for _ in range(shard_count(settings))]
 
 
 def build_model(settings: AgentSettings) -> ChatGoogleGenerativeAI:

@@ -14,7 +14,7 @@ from baton_agent.config import ConfigFileError, load_config
 from baton_agent.consumer import register
 from baton_agent.context import AgentContext
 from baton_agent.graph.graph import build_graph
-from baton_agent.llm import build_model
+from baton_agent.llm import build_models
 from baton_agent.runner import Threads
 from baton_agent.settings import AgentSettings
 from baton_shared.cli import run_cli
@@ -29,11 +29,11 @@ def create_app(settings: AgentSettings) -> FastAPI:
     runtime = Runtime("agent", settings, "agent")
     ctx = AgentContext(settings=settings, config=config, db=runtime.db, bus=runtime.bus)
     pool = checkpoint_pool(settings.database_url, max_size=settings.db_pool_size)
-    model = build_model(settings)
+    models = build_models(settings)
 
     async def start_graph() -> None:
         saver = await open_checkpointer(pool)
-        ctx.threads = Threads(build_graph(model, config, settings, saver))
+        ctx.threads = Threads(build_graph(models, config, settings, saver))
         where = settings.gemini_base_url or "Google's Gemini API"
         log.info("agent answers with %s at %s", settings.gemini_model, where)
 

@@ -1,8 +1,12 @@
 """Running one turn through a conversation's graph, safe to repeat after a crash.
 
 The checkpoint remembers the turn: a repeat of a turn whose graph run finished reuses its
-outputs (no second model call, same answer), and a run that died mid-graph resumes from its
-last checkpoint. Operator messages enter the same thread without running the graph.
+outputs (no second model call, same answer). A turn's run writes one checkpoint, when the
+graph ends (durability "exit"): a run that dies mid-graph leaves the previous turn's
+checkpoint, and its repeat runs the turn again from the start (a second model call; nothing
+was sent, since outputs leave only with the turn's commit, and the command ids depend on the
+turn alone). A checkpoint left mid-graph (an interrupted run) is resumed from. Operator
+messages enter the same thread without running the graph.
 """
 
 from __future__ import annotations
@@ -15,12 +19,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from baton_agent.graph.graph import RECORD
 from baton_agent.graph.state import AgentState, Output
 from baton_agent.transcript import operator_message, turn_message
 from baton_shared.events import Mode, OutboundOutcome, Turn
+
+# One checkpoint write per run, at its end, rather than one per step: the checkpoint must
+# hold a finished turn's outputs (a repeat re-reads them), and intermediate steps are cheap
+# to redo because nothing leaves before the turn's commit.
+DURABILITY: Literal["exit"] = "exit"
+
+_LAST_TURN_SQL = (
+    "SELECT checkpoint->'channel_values'->>'turn_id' AS turn_id FROM checkpoints "
+    "WHERE thread_id = %s AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1"
+)
 
 _GRAPH_MODES: dict[Mode, Literal["ai", "operator", "pending_human"]] = {
     Mode.AI: "ai",
@@ -74,17 +89,34 @@ class Threads:
         async with lock:
             yield {"configurable": {"thread_id": conversation_id}}
 
+    async def _last_turn_id(self, config: RunnableConfig) -> str | None:
+        """The turn id in the thread's latest checkpoint, without loading its messages.
+
+        `turn_id` is a string, which the Postgres saver keeps inline in the checkpoint row
+        (messages go to the blobs table): one small query instead of a full `aget_state`.
+        """
+        saver = self.graph.checkpointer
+        if not isinstance(saver, AsyncPostgresSaver):
+            snapshot = await self.graph.aget_state(config)
+            return (snapshot.values or {}).get("turn_id")
+        async with saver._cursor() as cur:
+            await cur.execute(_LAST_TURN_SQL, (config["configurable"]["thread_id"],))
+            row = await cur.fetchone()
+        return None if row is None else row["turn_id"]
+
     async def run_turn(self, conversation_id: str, turn: Turn, mode: Mode) -> TurnRun:
         """Run (or finish, or re-read) the graph for `turn`."""
         turn_id = str(turn.turn_id)
         async with self._exclusive(conversation_id) as config:
-            snapshot = await self.graph.aget_state(config)
-            values: dict[str, Any] = snapshot.values or {}
-            if values.get("turn_id") == turn_id:
-                if snapshot.next:  # died mid-run: continue from the last checkpoint
-                    values = await self.graph.ainvoke(None, config)
+            if await self._last_turn_id(config) == turn_id:  # a repeat: rare
+                snapshot = await self.graph.aget_state(config)
+                values: dict[str, Any] = snapshot.values or {}
+                if snapshot.next:  # interrupted mid-run: continue from that checkpoint
+                    values = await self.graph.ainvoke(None, config, durability=DURABILITY)
             else:
-                values = await self.graph.ainvoke(start_state(turn, mode), config)
+                values = await self.graph.ainvoke(
+                    start_state(turn, mode), config, durability=DURABILITY
+                )
         return TurnRun(
             outputs=list(values.get("outputs", [])),
             handoff=values.get("handoff"),

@@ -29,6 +29,13 @@ class Control:
 AI_CONTROL = Control(Mode.AI, 0)
 
 
+def _control(mode: str | None, epoch: int | None) -> Control:
+    if mode is None or epoch is None:
+        return AI_CONTROL
+    known = Mode(mode) if mode in Mode._value2member_map_ else Mode.UNKNOWN
+    return Control(Mode.AI if known is Mode.RESOLVED else known, int(epoch))
+
+
 async def get_control(session: AsyncSession, conversation_id: str) -> Control:
     """The conversation's control state; a conversation never seen is in `ai` mode, epoch 0."""
     row = (
@@ -38,10 +45,26 @@ async def get_control(session: AsyncSession, conversation_id: str) -> Control:
             )
         )
     ).first()
-    if row is None:
-        return AI_CONTROL
-    mode = Mode(row.mode) if row.mode in Mode._value2member_map_ else Mode.UNKNOWN
-    return Control(Mode.AI if mode is Mode.RESOLVED else mode, int(row.epoch))
+    return AI_CONTROL if row is None else _control(row.mode, row.epoch)
+
+
+async def turn_state(
+    session: AsyncSession, turn_id: uuid.UUID, conversation_id: str
+) -> tuple[bool, Control]:
+    """(the turn is already in the turn log, the conversation's control) in one round trip."""
+    done = select(turns.c.turn_id).where(turns.c.turn_id == turn_id).exists()
+    mode = (
+        select(conversations.c.mode)
+        .where(conversations.c.conversation_id == conversation_id)
+        .scalar_subquery()
+    )
+    epoch = (
+        select(conversations.c.epoch)
+        .where(conversations.c.conversation_id == conversation_id)
+        .scalar_subquery()
+    )
+    row = (await session.execute(select(done, mode, epoch))).one()
+    return bool(row[0]), _control(row[1], row[2])
 
 
 async def apply_control(
@@ -67,12 +90,6 @@ async def apply_control(
         where=conversations.c.epoch < insert_row.excluded.epoch,
     ).returning(conversations.c.epoch)
     return (await session.execute(stmt)).first() is not None
-
-
-async def turn_done(session: AsyncSession, turn_id: uuid.UUID) -> bool:
-    """True when the turn is already in the turn log."""
-    found = await session.scalar(select(turns.c.turn_id).where(turns.c.turn_id == turn_id))
-    return found is not None
 
 
 @dataclass(frozen=True, slots=True)

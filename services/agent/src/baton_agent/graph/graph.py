@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -18,17 +19,19 @@ RECORD = "record"
 
 
 def build_graph(
-    model: BaseChatModel,
+    models: BaseChatModel | Sequence[BaseChatModel],
     config: AgentConfig,
     settings: AgentSettings,
     checkpointer: BaseCheckpointSaver[Any] | None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the graph; one thread per conversation in `checkpointer`.
 
+    `models`: one chat model, or identical ones the model calls are spread over.
+
     START ─(ai)→ model ─(tool calls)→ tools ─→ model ... → END
           └(operator / pending_human)→ record → END
     """
-    nodes = Nodes(model, config, settings)
+    nodes = Nodes([models] if isinstance(models, BaseChatModel) else models, config, settings)
     builder = StateGraph(AgentState)
     builder.add_node(RECORD, record)
     builder.add_node("model", nodes.call_model)

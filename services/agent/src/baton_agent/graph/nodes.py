@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -12,11 +13,13 @@ from langchain_core.messages import (
     AIMessage,
     AnyMessage,
     BaseMessage,
+    HumanMessage,
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.messages.utils import trim_messages
 from langchain_core.runnables import Runnable
+from langchain_google_genai import ChatGoogleGenerativeAI
+from langchain_google_genai._function_utils import convert_to_genai_function_declarations
 
 from baton_agent import metrics
 from baton_agent.config import AgentConfig
@@ -46,35 +49,68 @@ def _error_reason(exc: Exception) -> str:
     return "model_error"
 
 
-def route_mode(state: AgentState) -> Literal["model", "record"]:
+# Routing functions and `record` are coroutines on purpose: LangGraph runs a plain function
+# node or edge in a thread pool (a thread hop, and GIL traffic, per step of every turn).
+
+
+async def route_mode(state: AgentState) -> Literal["model", "record"]:
     """Answer in `ai` mode; only record the turn while a person holds the conversation."""
     return "model" if state.get("mode", "ai") == "ai" else "record"
 
 
-def record(state: AgentState) -> dict[str, Any]:
+async def record(state: AgentState) -> dict[str, Any]:
     """Nothing to do: the customer's messages are already in the thread."""
     return {}
+
+
+def _bind_tools(model: BaseChatModel, declarations: list[dict[str, Any]]) -> Runnable[Any, Any]:
+    """`model` with the tools bound, converted once.
+
+    `ChatGoogleGenerativeAI.bind_tools` keeps OpenAI-format dicts, which every call converts
+    to google-genai `Tool` objects again (JSON-schema dereferencing and pydantic building,
+    a few percent of a turn's CPU); bound as `Tool` objects they are used as they are. The
+    request is the same: it is the conversion each call would make.
+    """
+    if isinstance(model, ChatGoogleGenerativeAI):
+        return model.bind(tools=convert_to_genai_function_declarations(declarations))
+    return model.bind_tools(declarations)
 
 
 class Nodes:
     """The model and tool nodes, with the model, the configuration and the settings."""
 
-    def __init__(self, model: BaseChatModel, config: AgentConfig, settings: AgentSettings):
+    def __init__(
+        self, models: Sequence[BaseChatModel], config: AgentConfig, settings: AgentSettings
+    ):
+        if not models:
+            raise ValueError("at least one chat model is needed")
         self.config = config
         self.settings = settings
-        self.model: Runnable[Any, Any] = model.bind_tools(tools.declarations(config.catalogue))
+        declarations = tools.declarations(config.catalogue)
+        self.models: list[Runnable[Any, Any]] = [_bind_tools(m, declarations) for m in models]
+        self._in_flight = [0] * len(self.models)
         self.prompt = SystemMessage(content=prompts.system_prompt(config))
 
+    async def _ainvoke(self, messages: list[BaseMessage]) -> Any:
+        """One model call on the least busy of the models (each has its own HTTP pool)."""
+        in_flight = self._in_flight
+        shard = min(range(len(in_flight)), key=in_flight.__getitem__)
+        in_flight[shard] += 1
+        try:
+            return await self.models[shard].ainvoke(messages)
+        finally:
+            in_flight[shard] -= 1
+
     def history(self, messages: list[AnyMessage]) -> list[BaseMessage]:
-        """The recent conversation, starting at a customer message (never mid tool call)."""
-        recent = trim_messages(
-            messages,
-            strategy="last",
-            token_counter=len,
-            max_tokens=self.settings.history_messages,
-            start_on="human",
-        )
-        return [self.prompt, *recent]
+        """The recent conversation, starting at a customer message (never mid tool call).
+
+        What `trim_messages(strategy="last", token_counter=len, start_on="human")` returns,
+        without its per-call signature inspection: the last `history_messages` messages,
+        from the first customer message among them.
+        """
+        recent = messages[-self.settings.history_messages :]
+        start = next((i for i, m in enumerate(recent) if isinstance(m, HumanMessage)), None)
+        return [self.prompt, *([] if start is None else recent[start:])]
 
     async def call_model(self, state: AgentState) -> dict[str, Any]:
         """Ask the model; after the last failed try, apologise and hand off to a person."""
@@ -105,7 +141,7 @@ class Nodes:
             started = time.perf_counter()
             try:
                 try:
-                    answer = await self.model.ainvoke(messages)
+                    answer = await self._ainvoke(messages)
                 finally:
                     metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
                 if not isinstance(answer, AIMessage):
@@ -140,14 +176,14 @@ class Nodes:
             )
         return {"messages": results, "outputs": outputs, "handoff": handoff}
 
-    def after_model(self, state: AgentState) -> Literal["tools", "__end__"]:
+    async def after_model(self, state: AgentState) -> Literal["tools", "__end__"]:
         """Run the tools the model called, if any."""
         last = state["messages"][-1]
         if state.get("failed") or not isinstance(last, AIMessage) or not last.tool_calls:
             return "__end__"
         return "tools"
 
-    def after_tools(self, state: AgentState) -> Literal["model", "__end__"]:
+    async def after_tools(self, state: AgentState) -> Literal["model", "__end__"]:
         """Let the model read the tool results and answer, within the per-turn budget."""
         if state.get("model_calls", 0) >= self.settings.max_model_calls:
             return "__end__"

@@ -31,10 +31,10 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
     turn = event.payload
     conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
     async with ctx.session() as session:
-        if await repo.turn_done(session, turn.turn_id):
+        done, own = await repo.turn_state(session, turn.turn_id, conversation_id)
+        if done:
             await claim_inbox(session, CONSUMER, event.event_id)
             return
-        own = await repo.get_control(session, conversation_id)
     # The operator-api's hash may be ahead of our copy (its event not consumed yet).
     control = newer(own, await read_fence(ctx.bus, conversation_id))
 
