@@ -16,8 +16,8 @@ _VERSION = re.compile(r"^v\d+\.\d+$")
 AUTH_ERROR_MESSAGE = "Invalid OAuth access token - Cannot parse access token"
 
 
-def get_state(request: Request) -> WaState:
-    """The app's `WaState`."""
+async def get_state(request: Request) -> WaState:
+    """The app's `WaState` (async: a sync dependency would cost a thread-pool hop per call)."""
     state = request.app.state.emulator
     assert isinstance(state, WaState)
     return state
