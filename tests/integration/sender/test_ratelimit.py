@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from baton_sender import keys
 from baton_sender.ratelimit import RateLimiter
 from baton_shared.streams.bus import Bus
 
@@ -34,3 +37,41 @@ async def test_a_refused_permit_spends_no_token(bus: Bus) -> None:
     assert await limiter.take("1", "c") > 0  # customer bucket empty: number token kept
     tokens = await bus.redis.hget(bus.key("sender:rate:number:1"), "tokens")
     assert float(tokens or 0) >= 98  # (burst: 100 at 1,000/s)
+
+
+async def test_reserve_lines_permits_up_in_slots_and_refuses_beyond_max_wait(bus: Bus) -> None:
+    limiter = RateLimiter(bus, number_mps=10, customer_per_minute=6000, customer_burst=100)
+    assert limiter.number_burst == 1
+    first = await limiter.reserve("1", None, 1.0)
+    assert first.reserved
+    assert first.wait == 0
+    second = await limiter.reserve("1", None, 1.0)  # taken now, due in ~1/10 s
+    assert second.reserved
+    assert 0 < second.wait <= 0.1
+    third = await limiter.reserve("1", None, 0.25)
+    assert third.reserved
+    assert second.wait < third.wait <= 0.2
+    refused = await limiter.reserve("1", None, 0.0)  # nothing taken when refused
+    assert not refused.reserved
+    assert refused.wait > 0
+    again = await limiter.reserve("1", None, 0.0)
+    assert not again.reserved
+    assert again.wait <= refused.wait + 0.01
+
+
+async def test_concurrent_reservations_get_distinct_slots(bus: Bus) -> None:
+    limiter = RateLimiter(bus, number_mps=100, customer_per_minute=6000, customer_burst=100)
+    permits = await asyncio.gather(*(limiter.reserve("1", None, 1.0) for _ in range(30)))
+    assert all(p.reserved for p in permits)
+    waits = sorted(p.wait for p in permits)
+    assert waits[:10] == [0.0] * 10  # the burst (a tenth of a second at 100/s)
+    assert waits[-1] >= 0.19  # the other 20 are spread over ~0.2 s, not all at once
+
+
+async def test_reserve_reports_a_token_error_pause_and_takes_nothing(bus: Bus) -> None:
+    limiter = RateLimiter(bus, number_mps=10, customer_per_minute=6000, customer_burst=100)
+    await bus.redis.set(bus.key(keys.auth_pause()), "1", px=5000)
+    permit = await limiter.reserve("1", "c", 1.0)
+    assert not permit.reserved
+    assert 0 < permit.paused <= 5
+    assert await bus.redis.exists(bus.key(keys.number_bucket("1"))) == 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
+from baton_sender.coalesce import Coalescer
 from baton_sender.keyed_lock import KeyedLocks
 from baton_sender.ratelimit import RateLimiter
 from baton_sender.settings import SenderSettings
@@ -21,6 +23,8 @@ class SenderContext:
         work: set when new messages may be ready, so the dispatcher looks at once.
         ingest_locks: per-customer locks that keep one customer's commands in stream order
             while `wa.outbound` entries are recorded concurrently.
+        batches: the process's group-commit batchers (`coalesce.Coalescer`) by name, made on
+            first use by the modules that own them (`dispatch.record`, `fencing`).
     """
 
     settings: SenderSettings
@@ -30,6 +34,7 @@ class SenderContext:
     limiter: RateLimiter
     work: asyncio.Event = field(default_factory=asyncio.Event)
     ingest_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    batches: dict[str, Coalescer[Any, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: SenderSettings, db: Database, bus: Bus) -> SenderContext:

@@ -8,8 +8,13 @@ suppressed. A missing hash means no operator ever touched the conversation: the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
+from baton_sender.coalesce import Coalescer
+from baton_sender.context import SenderContext
 from baton_shared.events import Author
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
@@ -34,7 +39,24 @@ async def fence_for(
     """The fence stopping this message, or None when it may be sent."""
     if author != Author.AI:
         return None
-    state = await bus.redis.hgetall(bus.key(names.control_state(conversation_id)))
+    return decide(await _read_one(bus, conversation_id), control_epoch)
+
+
+async def fence_of(ctx: SenderContext, row: Any) -> Fence | None:
+    """`fence_for` a claimed message row; the reads of concurrent sends share one pipelined
+    round trip, each still made after its own `calling` commit."""
+    if row.author != Author.AI:
+        return None
+    batches = ctx.batches.get("fence")
+    if batches is None:
+        batches = ctx.batches["fence"] = Coalescer(
+            partial(_read_many, ctx.bus), partial(_read_one, ctx.bus)
+        )
+    return decide(await batches.submit(str(row.conversation_id)), row.control_epoch)
+
+
+def decide(state: dict[str, Any], control_epoch: int | None) -> Fence | None:
+    """The fence a control state (`control:<conversation_id>` hash) puts on an AI message."""
     if not state:
         return None
     mode = str(state.get("mode") or "ai")
@@ -45,3 +67,17 @@ async def fence_for(
     if mode != "ai" or epoch > (control_epoch or 0):
         return Fence(mode=mode, epoch=epoch)
     return None
+
+
+async def _read_one(bus: Bus, conversation_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = dict(
+        await bus.redis.hgetall(bus.key(names.control_state(conversation_id)))  # type: ignore[arg-type]
+    )
+    return state
+
+
+async def _read_many(bus: Bus, conversation_ids: Sequence[str]) -> list[dict[str, Any]]:
+    async with bus.redis.pipeline(transaction=False) as pipe:
+        for conversation_id in conversation_ids:
+            pipe.hgetall(bus.key(names.control_state(conversation_id)))
+        return [dict(state) for state in await pipe.execute()]

@@ -24,3 +24,13 @@ RATE_LIMITED = Counter(
 )
 CALL_SECONDS = Histogram("baton_sender_call_seconds", "Latency of Graph API send calls")
 IN_FLIGHT = Gauge("baton_sender_in_flight", "Messages being sent by this replica")
+WA_ERRORS = Counter(
+    "baton_sender_wa_errors_total",
+    "Graph API calls answered with an error, by WhatsApp error code ('network': no answer)",
+    ["code"],
+)
+LIMITER_WAIT = Histogram(
+    "baton_sender_limiter_wait_seconds",
+    "Time a send waited for its rate-limit slot (business number and customer pacing)",
+    buckets=(0.0, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)

@@ -1,27 +1,41 @@
 """Rate limits in Redis, shared by every replica: per business number and per customer pair.
 
 Both are token buckets refilled continuously, checked and taken together in one Lua script so
-a message never spends one bucket's token while waiting on the other.
+a message never spends one bucket's token while waiting on the other. A permit may be
+*reserved* ahead: when the wait for the next token is at most `max_wait`, the token is taken
+now (the bucket goes below zero) and the caller sleeps until its slot, without asking again.
+Concurrent senders thus line up in slots `1 / rate` apart instead of polling the bucket, and
+each message costs one script call. Permits of concurrent sends are asked for together in one
+pipelined round trip (`Permits`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from baton_sender import keys
+from baton_sender.coalesce import Coalescer
 from baton_shared.streams.bus import Bus
 
-# KEYS: buckets. ARGV: rate (tokens/s) and burst for each key, in order.
-# Returns 0 when a token was taken from every bucket, else milliseconds to wait.
+# KEYS: the auth-pause key, then buckets. ARGV: max wait (ms) for a reservation, then rate
+# (tokens/s) and burst for each bucket, in order.
+# Returns {wait_ms, reserved (1/0), paused_ms}: paused_ms > 0 while sends are paused after a
+# token error (nothing taken); else reserved = 1 when a token was taken from every bucket, due
+# in wait_ms; reserved = 0 when the wait is longer than allowed (nothing taken).
 _TAKE = """
+local paused = redis.call('PTTL', KEYS[1])
+if paused > 0 then return {0, 0, paused} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max_wait = tonumber(ARGV[1])
 local levels = {}
 local wait = 0
-for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
-  local b = redis.call('HMGET', key, 'tokens', 'ts')
+for i = 2, #KEYS do
+  local rate = tonumber(ARGV[2 * i - 2])
+  local burst = tonumber(ARGV[2 * i - 1])
+  local b = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   local tokens = tonumber(b[1]) or burst
   local ts = tonumber(b[2]) or now
   tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
@@ -30,19 +44,45 @@ for i, key in ipairs(KEYS) do
     wait = math.max(wait, math.ceil((1 - tokens) * 1000 / rate))
   end
 end
-for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
+local reserved = 0
+if wait <= max_wait then reserved = 1 end
+for i = 2, #KEYS do
+  local rate = tonumber(ARGV[2 * i - 2])
+  local burst = tonumber(ARGV[2 * i - 1])
   local tokens = levels[i]
-  if wait == 0 then tokens = tokens - 1 end
-  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
-  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+  if reserved == 1 then tokens = tokens - 1 end
+  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tokens) * 1000 / rate) + 1000)
 end
-return wait
+return {wait, reserved, 0}
 """
 
 
 NUMBER_BURST_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Permit:
+    """The answer to one permit request.
+
+    Attributes:
+        wait: seconds until the permit's slot (reserved) or until one may be free (refused).
+        reserved: the permit is taken; send after `wait` seconds without asking again.
+        paused: seconds left of a token-error pause (nothing taken), else 0.
+    """
+
+    wait: float
+    reserved: bool
+    paused: float = 0.0
+
+
+@dataclass(frozen=True)
+class PermitRequest:
+    """One message's permit request (`customer` None: the number's bucket only)."""
+
+    phone_number_id: str
+    customer: str | None
+    max_wait: float
 
 
 class RateLimiter:
@@ -59,16 +99,44 @@ class RateLimiter:
         self.customer_rate = customer_per_minute / 60
         self.customer_burst = customer_burst
         self._take = bus.redis.register_script(_TAKE)
+        self._batches: Coalescer[PermitRequest, Permit] = Coalescer(self._many, self._one)
 
     async def take(self, phone_number_id: str, customer: str | None) -> float:
-        """Take a permit; returns 0.0 on success, else seconds until one may be available.
+        """Take a permit now; returns 0.0 on success, else seconds until one may be available
+        (nothing taken). `customer` None takes only the number's permit (mark-as-read, typing
+        indicators). Ignores the token-error pause."""
+        permit = await self._one(PermitRequest(phone_number_id, customer, 0.0), pause=False)
+        return 0.0 if permit.reserved and permit.wait <= 0 else max(permit.wait, 0.001)
 
-        `customer` None takes only the number's permit (mark-as-read, typing indicators).
-        """
-        bucket_keys = [self.bus.key(keys.number_bucket(phone_number_id))]
-        args: list[float] = [self.number_mps, self.number_burst]
-        if customer is not None:
-            bucket_keys.append(self.bus.key(keys.customer_bucket(phone_number_id, customer)))
+    async def reserve(self, phone_number_id: str, customer: str | None, max_wait: float) -> Permit:
+        """Reserve a permit due within `max_wait` seconds, unless sends are paused; requests
+        of concurrent sends share one pipelined round trip."""
+        return await self._batches.submit(PermitRequest(phone_number_id, customer, max_wait))
+
+    def _call(self, request: PermitRequest, pause: bool) -> tuple[list[str], list[float]]:
+        pause_key = self.bus.key(keys.auth_pause()) if pause else self.bus.key("sender:no-pause")
+        bucket_keys = [pause_key, self.bus.key(keys.number_bucket(request.phone_number_id))]
+        args: list[float] = [round(request.max_wait * 1000), self.number_mps, self.number_burst]
+        if request.customer is not None:
+            bucket_keys.append(
+                self.bus.key(keys.customer_bucket(request.phone_number_id, request.customer))
+            )
             args += [self.customer_rate, self.customer_burst]
-        wait_ms = await self._take(keys=bucket_keys, args=args)
-        return int(wait_ms) / 1000
+        return bucket_keys, args
+
+    async def _one(self, request: PermitRequest, *, pause: bool = True) -> Permit:
+        bucket_keys, args = self._call(request, pause)
+        return _permit(await self._take(keys=bucket_keys, args=args))
+
+    async def _many(self, requests: Sequence[PermitRequest]) -> list[Permit]:
+        async with self.bus.redis.pipeline(transaction=False) as pipe:
+            for request in requests:
+                bucket_keys, args = self._call(request, True)
+                await self._take(keys=bucket_keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [_permit(reply) for reply in replies]
+
+
+def _permit(reply: object) -> Permit:
+    wait_ms, reserved, paused_ms = (int(x) for x in reply)  # type: ignore[attr-defined]
+    return Permit(wait=wait_ms / 1000, reserved=bool(reserved), paused=paused_ms / 1000)

@@ -26,10 +26,10 @@ class SenderSettings(BaseServiceSettings):
         window_hours: the customer-service window after the customer's last message.
         window_grace_seconds: how long a free-form message waits for the inbound event that
             opened its window before it counts as outside the window.
-        dispatch_concurrency: customers served in parallel by one replica.
+        dispatch_concurrency: customers served in parallel by one replica (at most half a
+            second of `wa_rate_limit_mps` is claimed ahead, so fewer at low rates).
         claim_lease_seconds: a claimed message not finished in this time is recovered.
-        ingest_concurrency: `wa.outbound` commands recorded at once (one customer's always one
-            after the other, in stream order).
+        ingest_batch: `wa.outbound` entries read and recorded per transaction, in stream order.
     """
 
     port: int = Field(default=8084, validation_alias="SENDER_PORT")
@@ -46,9 +46,9 @@ class SenderSettings(BaseServiceSettings):
     auth_pause_seconds: float = Field(default=60.0, ge=0)
     window_hours: float = Field(default=24.0, gt=0)
     window_grace_seconds: float = Field(default=15.0, ge=0)
-    dispatch_concurrency: int = Field(default=64, ge=1, le=1000)
+    dispatch_concurrency: int = Field(default=256, ge=1, le=1000)
     claim_lease_seconds: float = Field(default=60.0, gt=0)
-    ingest_concurrency: int = Field(default=16, ge=1, le=256)
+    ingest_batch: int = Field(default=256, ge=1, le=10_000)
 
     def secret_fields(self) -> tuple[str, ...]:
         """The access token must be real outside development."""

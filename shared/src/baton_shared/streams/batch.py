@@ -87,6 +87,8 @@ class BatchConsumer(Consumer):
                 await self.bus.redis.xack(
                     self._stream_key, self.group, *[entry.entry_id for entry, _ in batch]
                 )
+                for entry, event in batch:
+                    self._log(entry, event, "ok", started, 1)
         for entry in sorted(others, key=lambda e: _entry_order(e.entry_id)):
             await self.process(entry, count=1)
 

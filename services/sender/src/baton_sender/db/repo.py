@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_sender.db.models import messages, windows
 from baton_sender.status import Status
+from baton_shared.db.tables import inbox
 
 # The head of each customer's pending list is the only message of that customer that may be
 # claimed, and only while it is queued and due: one in flight per customer, in `seq` order.
@@ -18,9 +21,7 @@ from baton_sender.status import Status
 # earlier pending message (index `messages_pending`), so its cost follows what it claims, not
 # the size of the backlog.
 _CLAIM_HEADS = text("""
-UPDATE messages m
-SET status = 'claimed', lease_until = now() + make_interval(secs => :lease), updated_at = now()
-WHERE m.seq IN (
+WITH heads AS MATERIALIZED (
     SELECT q.seq FROM messages q
     WHERE q.status = 'queued' AND (q.not_before IS NULL OR q.not_before <= now())
     AND NOT EXISTS (
@@ -31,28 +32,81 @@ WHERE m.seq IN (
     ORDER BY q.seq
     LIMIT :limit
     FOR UPDATE OF q SKIP LOCKED
-) AND m.status = 'queued'
+)
+UPDATE messages m
+SET status = 'claimed', lease_until = now() + make_interval(secs => :lease), updated_at = now()
+FROM heads
+WHERE m.seq = heads.seq AND m.status = 'queued'
 RETURNING m.*, (
     SELECT w.last_inbound_at FROM windows w
     WHERE w.phone_number_id = m.phone_number_id AND w.customer = m.recipient
 ) AS last_inbound_at
 """)
+# The claim is a prepared statement (asyncpg): after five runs PostgreSQL may switch to a
+# generic plan, made once from the statistics of that moment. Made on a near-empty table (a
+# fresh or truncated schema, never analyzed) it re-ran the LIMIT subquery for every queued row
+# with a sequential scan inside (cubic in the backlog: one claim ran for minutes while nothing
+# was sent). So the heads are a MATERIALIZED CTE (computed once whatever the plan), and each
+# claim is planned for the data it sees.
+_CUSTOM_PLAN = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+_BEGIN_CALLS = text("""
+UPDATE messages m
+SET status = 'calling', attempts = v.attempts, updated_at = now(),
+    lease_until = now() + make_interval(secs => :lease)
+FROM unnest(CAST(:seqs AS bigint[]), CAST(:attempts AS integer[])) AS v(seq, attempts)
+WHERE m.seq = v.seq
+""")
+
+_SET_SENT = text("""
+UPDATE messages m
+SET status = v.status, wa_message_id = coalesce(m.wa_message_id, v.wamid),
+    lease_until = NULL, updated_at = now()
+FROM unnest(CAST(:seqs AS bigint[]), CAST(:statuses AS text[]), CAST(:wamids AS text[]))
+    AS v(seq, status, wamid)
+WHERE m.seq = v.seq
+""")
 
 
 async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Insert queued messages; a (command_id, part) already recorded is skipped. Returns new."""
+    """Insert queued messages in the given order (their `seq` order); a (command_id, part)
+    already recorded is skipped. Returns how many are new.
+
+    Passed as parameter sets (not one `VALUES` clause per call), so the statement compiles
+    once and is cached whatever the batch size."""
+    if not rows:
+        return 0
     stmt = (
-        insert(messages).values(rows).on_conflict_do_nothing(index_elements=["command_id", "part"])
+        insert(messages)
+        .on_conflict_do_nothing(index_elements=["command_id", "part"])
+        .returning(messages.c.seq, sort_by_parameter_order=True)
     )
-    result = await session.execute(stmt.returning(messages.c.seq))
+    result = await session.execute(stmt, rows)
     return len(result.all())
+
+
+async def claim_inbox_many(
+    session: AsyncSession, consumer: str, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """`claim_inbox` for many events in one statement; returns the ids not processed before."""
+    if not event_ids:
+        return set()
+    stmt = (
+        insert(inbox)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id, sort_by_parameter_order=True)
+    )
+    rows = [{"consumer": consumer, "event_id": event_id} for event_id in event_ids]
+    return {row.event_id for row in (await session.execute(stmt, rows)).all()}
 
 
 async def claim_heads(session: AsyncSession, limit: int, lease_seconds: float) -> list[Row[Any]]:
     """Claim up to `limit` due messages, at most one per customer, oldest first.
 
     Each row carries the message and `last_inbound_at` (the customer's window), so sending it
-    needs no further read."""
+    needs no further read. Planned for the data of the moment (see `_CUSTOM_PLAN`)."""
+    await session.execute(_CUSTOM_PLAN)
     result = await session.execute(_CLAIM_HEADS, {"limit": limit, "lease": lease_seconds})
     return sorted(result.all(), key=lambda row: int(row.seq))
 
@@ -61,6 +115,46 @@ async def get(session: AsyncSession, seq: int, *, lock: bool = False) -> Row[Any
     """One message by seq, optionally locked for update."""
     stmt = select(messages).where(messages.c.seq == seq)
     return (await session.execute(stmt.with_for_update() if lock else stmt)).first()
+
+
+async def get_many(session: AsyncSession, seqs: Sequence[int]) -> list[Row[Any]]:
+    """Messages by seq, locked for update in seq order (no deadlock between batches)."""
+    stmt = (
+        select(messages)
+        .where(messages.c.seq.in_(sorted(seqs)))
+        .order_by(messages.c.seq)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def begin_calls(
+    session: AsyncSession, calls: Sequence[tuple[int, int]], lease_seconds: float
+) -> None:
+    """Mark messages `calling` with their attempt counts, in one statement."""
+    ordered = sorted(calls)
+    await session.execute(
+        _BEGIN_CALLS,
+        {
+            "seqs": [seq for seq, _ in ordered],
+            "attempts": [attempts for _, attempts in ordered],
+            "lease": lease_seconds,
+        },
+    )
+
+
+async def set_sent(session: AsyncSession, results: Sequence[tuple[int, str, str | None]]) -> None:
+    """Record answered calls, `(seq, status, wa_message_id)` each, in one statement; a stored
+    wamid is kept."""
+    ordered = sorted(results, key=lambda r: r[0])
+    await session.execute(
+        _SET_SENT,
+        {
+            "seqs": [seq for seq, _, _ in ordered],
+            "statuses": [status for _, status, _ in ordered],
+            "wamids": [wamid for _, _, wamid in ordered],
+        },
+    )
 
 
 async def get_by_command(session: AsyncSession, command_id: str) -> list[Row[Any]]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func
 
+from baton_sender.coalesce import Coalescer
 from baton_sender.context import SenderContext
 from baton_sender.db import repo
 from baton_sender.results import outcome, result_event
@@ -15,6 +18,7 @@ from baton_sender.status import OUTCOME_UNKNOWN, Status
 from baton_shared.db import add_to_outbox
 from baton_shared.events import (
     DeliveryStatus,
+    Event,
     MessageFailed,
     MessageSent,
     MessageSuppressed,
@@ -39,36 +43,65 @@ async def release(ctx: SenderContext, seq: int, delay: float, **fields: Any) -> 
 
 
 async def begin_call(ctx: SenderContext, seq: int, attempts: int) -> None:
-    """Commit that the call is about to start: from here a crash leaves the outcome unknown."""
-    lease = timedelta(seconds=ctx.settings.wa_http_timeout + ctx.settings.claim_lease_seconds)
-    async with ctx.db.session() as session:
-        await repo.set_fields(
-            session, seq, status=Status.CALLING, attempts=attempts, lease_until=func.now() + lease
+    """Commit that the call is about to start: from here a crash leaves the outcome unknown.
+
+    Concurrent sends commit together (one UPDATE per batch); this returns after the commit."""
+    batches = ctx.batches.get("begin_call")
+    if batches is None:
+        batches = ctx.batches["begin_call"] = Coalescer(
+            partial(_begin_calls, ctx), partial(_begin_one, ctx)
         )
+    await batches.submit((seq, attempts))
+
+
+async def _begin_calls(ctx: SenderContext, calls: Sequence[tuple[int, int]]) -> list[None]:
+    lease = ctx.settings.wa_http_timeout + ctx.settings.claim_lease_seconds
+    async with ctx.db.session() as session:
+        await repo.begin_calls(session, calls, lease)
+    return [None] * len(calls)
+
+
+async def _begin_one(ctx: SenderContext, call: tuple[int, int]) -> None:
+    await _begin_calls(ctx, [call])
 
 
 async def sent(ctx: SenderContext, seq: int, wa_message_id: str | None) -> None:
-    """WhatsApp accepted the message: store its wamid and emit MessageSent."""
-    async with ctx.db.session() as session:
-        row = await repo.get(session, seq, lock=True)
-        if row is None:
-            return
-        current = Status(row.status)
-        if current in (Status.FAILED, Status.SUPPRESSED):  # a failed webhook overtook us
-            await repo.set_fields(
-                session, seq, wa_message_id=row.wa_message_id or wa_message_id, lease_until=None
-            )
-            return
-        status = current if current in (Status.DELIVERED, Status.READ) else Status.SENT
-        await repo.set_fields(
-            session,
-            seq,
-            status=status,
-            lease_until=None,
-            wa_message_id=row.wa_message_id or wa_message_id,
+    """WhatsApp accepted the message: store its wamid and emit MessageSent.
+
+    Concurrent answers are recorded together: one transaction, one UPDATE, one outbox insert."""
+    batches = ctx.batches.get("sent")
+    if batches is None:
+        batches = ctx.batches["sent"] = Coalescer(
+            partial(_record_sent, ctx), partial(_record_one_sent, ctx)
         )
-        payload = outcome(row, wa_message_id=wa_message_id, status=DeliveryStatus.SENT)
-        await add_to_outbox(session, result_event(MessageSent, row, payload))
+    await batches.submit((seq, wa_message_id))
+
+
+async def _record_one_sent(ctx: SenderContext, item: tuple[int, str | None]) -> None:
+    await _record_sent(ctx, [item])
+
+
+async def _record_sent(ctx: SenderContext, items: Sequence[tuple[int, str | None]]) -> list[None]:
+    wamids = dict(items)
+    async with ctx.db.session() as session:
+        rows = await repo.get_many(session, list(wamids))
+        updates: list[tuple[int, str, str | None]] = []
+        events: list[Event] = []
+        for row in rows:
+            wa_message_id = wamids[int(row.seq)]
+            current = Status(row.status)
+            if current in (Status.FAILED, Status.SUPPRESSED):  # a failed webhook overtook us
+                updates.append((int(row.seq), current.value, wa_message_id))
+                continue
+            status = current if current in (Status.DELIVERED, Status.READ) else Status.SENT
+            updates.append((int(row.seq), status.value, wa_message_id))
+            payload = outcome(row, wa_message_id=wa_message_id, status=DeliveryStatus.SENT)
+            events.append(result_event(MessageSent, row, payload))
+        if updates:
+            await repo.set_sent(session, updates)
+        if events:
+            await add_to_outbox(session, *events)
+    return [None] * len(items)
 
 
 async def failed(

@@ -34,7 +34,7 @@ from baton_sender import keys, metrics
 from baton_sender.context import SenderContext
 from baton_sender.dispatch import record
 from baton_sender.dispatch.backoff import retry_delay
-from baton_sender.fencing import fence_for
+from baton_sender.fencing import fence_of
 from baton_sender.whatsapp.errors import (
     WINDOW_CLOSED_CODE,
     InvalidMessageError,
@@ -45,7 +45,8 @@ from baton_sender.whatsapp.payloads import WINDOW_FREE_KINDS, build_body
 from baton_shared.events import OutboundCommand, OutboundKind
 
 log = logging.getLogger(__name__)
-# Rate-limit waits up to this long are slept through; longer ones release the claim.
+# Rate-limit slots up to this far ahead are reserved and slept through; later ones release
+# the claim.
 MAX_INLINE_WAIT = 1.0
 NOT_MESSAGES = (OutboundKind.MARK_READ, OutboundKind.TYPING)
 
@@ -68,7 +69,7 @@ async def send_one(ctx: SenderContext, row: Any) -> None:
         return
     attempts = row.attempts + 1
     await record.begin_call(ctx, seq, attempts)
-    fence = await fence_for(ctx.bus, row.conversation_id, row.author, row.control_epoch)
+    fence = await fence_of(ctx, row)
     if fence is not None:
         metrics.OUTCOMES.labels("suppressed", row.kind).inc()
         await record.suppressed(ctx, seq, fence.mode, fence.epoch)
@@ -77,9 +78,11 @@ async def send_one(ctx: SenderContext, row: Any) -> None:
     try:
         wamid = await ctx.client.send(row.phone_number_id, body)
     except WhatsAppError as exc:
+        metrics.WA_ERRORS.labels(str(exc.code)).inc()
         await _on_error(ctx, row, attempts, exc)
         return
     except NetworkError as exc:
+        metrics.WA_ERRORS.labels("network").inc()
         await _retry_or_fail(ctx, row, attempts, None, {"network_error": str(exc)})
         return
     finally:
@@ -112,22 +115,24 @@ async def _window_allows(ctx: SenderContext, row: Any, command: OutboundCommand)
 
 
 async def _permits(ctx: SenderContext, row: Any, command: OutboundCommand) -> bool:
-    """Wait out short rate limits; release the claim on long ones or during a token pause."""
-    paused_ms = await ctx.bus.redis.pttl(ctx.bus.key(keys.auth_pause()))
-    if paused_ms > 0:
-        await record.release(ctx, row.seq, paused_ms / 1000)
+    """Reserve a rate-limit slot and wait for it; release the claim when the wait is long or
+    during a token pause."""
+    customer = None if command.kind in NOT_MESSAGES else row.recipient
+    permit = await ctx.limiter.reserve(row.phone_number_id, customer, MAX_INLINE_WAIT)
+    if permit.paused > 0:
+        metrics.AUTH_PAUSED.set(1)
+        await record.release(ctx, row.seq, permit.paused)
         return False
     metrics.AUTH_PAUSED.set(0)
-    customer = None if command.kind in NOT_MESSAGES else row.recipient
-    while True:
-        wait = await ctx.limiter.take(row.phone_number_id, customer)
-        if wait <= 0:
-            return True
+    if not permit.reserved:
         metrics.RATE_LIMITED.inc()
-        if wait > MAX_INLINE_WAIT:
-            await record.release(ctx, row.seq, wait)
-            return False
-        await asyncio.sleep(wait)
+        await record.release(ctx, row.seq, permit.wait)
+        return False
+    metrics.LIMITER_WAIT.observe(permit.wait)
+    if permit.wait > 0:
+        metrics.RATE_LIMITED.inc()
+        await asyncio.sleep(permit.wait)
+    return True
 
 
 async def _on_error(ctx: SenderContext, row: Any, attempts: int, exc: WhatsAppError) -> None:

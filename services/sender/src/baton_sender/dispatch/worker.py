@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from typing import Any
 
@@ -16,6 +17,9 @@ from baton_sender.dispatch.send import send_one
 
 log = logging.getLogger(__name__)
 MIN_STEP_SECONDS = 0.005
+# Claim no more than this many seconds of the business number's rate ahead: a claimed message
+# reserves a rate-limit slot (see `ratelimit`), and slots much further ahead would only wait.
+CLAIM_AHEAD_SECONDS = 0.5
 
 
 class Dispatcher:
@@ -26,6 +30,11 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.recover_every = max(1.0, ctx.settings.claim_lease_seconds / 4)
         self.running = False
+        settings = ctx.settings
+        self.max_in_flight = min(
+            settings.dispatch_concurrency,
+            max(8, math.ceil(settings.wa_rate_limit_mps * CLAIM_AHEAD_SECONDS)),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_recovery = 0.0
 
@@ -53,7 +62,7 @@ class Dispatcher:
         if time.monotonic() >= self._next_recovery:
             await record.recover(self.ctx)
             self._next_recovery = time.monotonic() + self.recover_every
-        free = self.ctx.settings.dispatch_concurrency - len(self._tasks)
+        free = self.max_in_flight - len(self._tasks)
         if free <= 0:
             return 0
         async with self.ctx.db.session() as session:

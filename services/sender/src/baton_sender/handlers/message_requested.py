@@ -8,6 +8,7 @@ longer than WhatsApp's 4,096 characters become several parts, sent in order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from baton_sender.context import SenderContext
@@ -48,6 +49,22 @@ def message_rows(event: MessageRequested) -> list[dict[str, Any]]:
         }
         for index, text in enumerate(texts)
     ]
+
+
+async def handle_batch(ctx: SenderContext, events: Sequence[Event]) -> None:
+    """Record a read batch of commands in one transaction, in stream order (so one customer's
+    commands get `seq`s in send order); redelivered events and repeated command ids insert
+    nothing. Wake the dispatcher."""
+    requests = [event for event in events if isinstance(event, MessageRequested)]
+    if not requests:
+        return
+    async with ctx.db.session() as session:
+        fresh = await repo.claim_inbox_many(session, CONSUMER, [e.event_id for e in requests])
+        rows = [row for e in requests if e.event_id in fresh for row in message_rows(e)]
+        added = await repo.add_messages(session, rows) if rows else 0
+    if added < len(rows):
+        log.info("%d command parts already recorded; not sending again", len(rows) - added)
+    ctx.work.set()
 
 
 async def handle(ctx: SenderContext, event: Event, delivery: Delivery) -> None:

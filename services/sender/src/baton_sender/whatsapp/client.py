@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any
 
 import httpx
 
 from baton_sender.whatsapp.errors import NetworkError, WhatsAppError
 
+# Connections per pool. httpcore looks at every connection of a pool on each request (and
+# polls each idle one's socket), so one pool of hundreds of connections costs more CPU per
+# request than the request itself; several small pools, used in turn, keep that cost flat.
+CONNECTIONS_PER_POOL = 8
+
 
 class WhatsAppClient:
-    """Sends message bodies to `{graph_url}/{version}/{phone_number_id}/messages`."""
+    """Sends message bodies to `{graph_url}/{version}/{phone_number_id}/messages`.
+
+    `max_connections` are spread over pools of `CONNECTIONS_PER_POOL`, used round-robin."""
 
     def __init__(
         self,
@@ -23,15 +32,19 @@ class WhatsAppClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.api_version = api_version
-        self.http = httpx.AsyncClient(
-            base_url=graph_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {access_token}"},
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-        )
+        pools = max(1, math.ceil(max_connections / CONNECTIONS_PER_POOL))
+        per_pool = math.ceil(max_connections / pools)
+        self.pools = [
+            httpx.AsyncClient(
+                base_url=graph_url.rstrip("/"),
+                headers={"Authorization": f"Bearer {access_token}"},
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
+                transport=transport,
+            )
+            for _ in range(pools)
+        ]
+        self._turn = itertools.cycle(self.pools)
 
     async def send(self, phone_number_id: str, body: dict[str, Any]) -> str | None:
         """POST one message; returns its wamid (None for mark-as-read), or raises.
@@ -40,7 +53,7 @@ class WhatsAppClient:
         """
         path = f"/{self.api_version}/{phone_number_id}/messages"
         try:
-            response = await self.http.post(path, json=body)
+            response = await next(self._turn).post(path, json=body)
         except httpx.TransportError as exc:
             raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
         try:
@@ -57,4 +70,5 @@ class WhatsAppClient:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self.http.aclose()
+        for pool in self.pools:
+            await pool.aclose()

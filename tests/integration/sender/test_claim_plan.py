@@ -1,0 +1,53 @@
+"""The claim stays fast however PostgreSQL caches its plan (regression: the 80/s stall).
+
+A generic plan made while `messages` was empty re-ran the claim's LIMIT subquery for every
+queued row, with a sequential scan inside: with a backlog of ~2,000 one claim ran for minutes
+and nothing was sent. The session here forces generic plans, so the plan is made on the empty
+table exactly as PostgreSQL does on its own after five runs of the prepared statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from baton_sender.db import repo
+from baton_shared.db import Database
+
+pytestmark = pytest.mark.integration
+
+ROWS = """
+INSERT INTO messages (command_id, phone_number_id, recipient, conversation_id, author, kind,
+                      command, request_event, status)
+SELECT 'plan-' || n, 'plan-number', 'c' || (n % 800), 'x', 'operator', 'text', '{}', '',
+       CASE WHEN n < 1000 THEN 'sent' ELSE 'queued' END
+FROM generate_series(0, 2999) AS n
+"""
+
+
+async def test_claim_planned_on_an_empty_table_stays_fast_with_a_backlog(
+    database_url: str,
+) -> None:
+    db = Database(database_url, "sender", pool_size=1)
+    try:
+        async with db.sessions() as session, session.begin():
+            await session.execute(text("TRUNCATE messages, windows, inbox, outbox"))
+        async with db.sessions() as session, session.begin():
+            await session.execute(text("SET plan_cache_mode = force_generic_plan"))
+        for _ in range(6):  # the plan is made (and cached) on the empty table
+            async with db.session() as session:
+                assert await repo.claim_heads(session, 40, 60) == []
+        async with db.session() as session:
+            await session.execute(text(ROWS))
+        async with db.session() as session:
+            # Without the fix this ran for minutes; any sane plan takes milliseconds.
+            rows = await asyncio.wait_for(repo.claim_heads(session, 40, 60), timeout=30)
+        assert len(rows) == 40
+        assert len({row.recipient for row in rows}) == 40  # one head per customer
+        assert [row.seq for row in rows] == sorted(row.seq for row in rows)
+    finally:
+        async with db.session() as session:
+            await session.execute(text("TRUNCATE messages, windows, inbox, outbox"))
+        await db.dispose()
