@@ -210,9 +210,7 @@ class Consumer:
             await self._ack(entry.entry_id)
             self._log(entry, None, "ignored", started, count)
             return
-        self._delivery_delay.observe(
-            max(0.0, time.time() - event.occurred_at.timestamp())
-        )
+        self._delivery_delay.observe(max(0.0, time.time() - event.occurred_at.timestamp()))
         with tracing.consume_span(
             self.stream,
             self.group,
