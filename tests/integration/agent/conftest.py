@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from baton_agent.context import AgentContext
@@ -21,6 +17,7 @@ from baton_agent.main import create_app
 from baton_agent.settings import AgentSettings
 from baton_devtools.gemini.app import create_app as create_gemini
 from baton_devtools.gemini.settings import GeminiEmulatorSettings
+from baton_devtools.serving import ServerThread
 from baton_shared.events import (
     Event,
     InboundMessage,
@@ -34,31 +31,6 @@ from baton_shared.events import (
 from baton_shared.streams.bus import Bus
 
 PHONE_NUMBER_ID = "1000200030004"
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn on a free port in a background thread."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @dataclass
