@@ -183,8 +183,13 @@ def build_app(
     title: str,
     routers: Sequence[object] = (),
     on_start: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> FastAPI:
-    """A FastAPI app that starts and stops the runtime's workers with the server."""
+    """A FastAPI app that starts and stops the runtime's workers with the server.
+
+    `on_start` hooks run before the workers start; `on_stop` hooks after every worker has
+    stopped (so a client a worker uses is closed only once nothing can use it), even when
+    stopping failed."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -195,7 +200,11 @@ def build_app(
         try:
             yield
         finally:
-            await runtime.close()
+            try:
+                await runtime.close()
+            finally:
+                for stop_hook in on_stop:
+                    await stop_hook()
 
     # FastAPI's native telemetry stays off: `ObservabilityMiddleware` is the one SERVER span
     # and latency metric per request (FastAPI's would add its own server span plus operation

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -38,20 +36,8 @@ def create_app(settings: AgentSettings) -> FastAPI:
         log.info("agent answers with %s at %s", settings.gemini_model, where)
 
     register(runtime, ctx)
-    app = build_app(runtime, title="Baton agent", on_start=[start_graph])
+    app = build_app(runtime, title="Baton agent", on_start=[start_graph], on_stop=[pool.close])
     app.state.agent = ctx
-
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        try:
-            async with inner(application):
-                yield
-        finally:
-            await pool.close()  # after the workers stopped
-
-    app.router.lifespan_context = lifespan
     return app
 
 

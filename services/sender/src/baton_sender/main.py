@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from baton_sender.consumer import register
@@ -24,17 +21,9 @@ def create_app(settings: SenderSettings) -> FastAPI:
     ctx = SenderContext.build(settings, runtime.db, runtime.bus)
     register(runtime, ctx)
     runtime.workers.append(Dispatcher(ctx))
-    app = build_app(runtime, title="Baton sender")
+    # The HTTP client closes after the workers stopped: no send is cut off.
+    app = build_app(runtime, title="Baton sender", on_stop=[ctx.client.aclose])
     app.state.sender = ctx
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with inner(app):
-            yield
-        await ctx.client.aclose()  # after the workers stopped: no send is cut off
-
-    app.router.lifespan_context = lifespan
     return app
 
 
