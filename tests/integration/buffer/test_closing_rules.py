@@ -96,7 +96,7 @@ async def test_messages_are_ordered_by_timestamp_then_arrival(make_replica, conv
 
 
 async def test_every_message_type_is_carried(make_replica, conv, clock) -> None:
-    replica = make_replica(quiet=0)
+    replica = make_replica(quiet=1)
     image = conv.message("img", ts=0).payload.model_copy(
         update={
             "type": MessageType.IMAGE,

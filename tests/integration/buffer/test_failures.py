@@ -69,13 +69,14 @@ async def test_killed_mid_window_the_turn_is_released_once_after_restart(
 
 
 async def test_killed_after_claim_before_commit(make_replica, conv, clock) -> None:
-    doomed = make_replica(quiet=0, lease=30)
+    doomed = make_replica(quiet=1, lease=30)
     await doomed.on_message(conv.message(1))
+    clock.at(1)
     [claim] = await doomed.ctx.timers.claim_due(clock(), 10)  # claimed, then killed
     assert claim.conversation_id == conv.id
-    survivor = make_replica(quiet=0, lease=30)
+    survivor = make_replica(quiet=1, lease=30)
     assert await survivor.ticker.tick() == 0  # the claim holds until its lease lapses
-    clock.at(30)
+    clock.at(31)
     assert await survivor.ticker.tick() == 1
     clock.at(1000)
     await survivor.ticker.tick()
@@ -83,14 +84,15 @@ async def test_killed_after_claim_before_commit(make_replica, conv, clock) -> No
 
 
 async def test_killed_after_commit_before_settle(make_replica, conv, clock) -> None:
-    doomed = make_replica(quiet=0, lease=30)
+    doomed = make_replica(quiet=1, lease=30)
     await doomed.on_message(conv.message(1))
+    clock.at(1)
     [claim] = await doomed.ctx.timers.claim_due(clock(), 10)
     await release(doomed.ctx, claim.conversation_id)  # committed, then killed before settle
-    survivor = make_replica(quiet=0, lease=30)
-    clock.at(1)
-    await survivor.on_message(conv.message(2, ts=1))  # must wait for turn 1's completion
-    clock.at(30)
+    survivor = make_replica(quiet=1, lease=30)
+    clock.at(2)
+    await survivor.on_message(conv.message(2, ts=2))  # must wait for turn 1's completion
+    clock.at(31)
     await survivor.ticker.tick()
     assert await survivor.texts(conv) == [["m1"]]
     [turn] = await survivor.released(conv)
@@ -102,10 +104,11 @@ async def test_killed_after_commit_before_settle(make_replica, conv, clock) -> N
 async def test_crash_between_commit_and_timer_is_healed_by_redelivery(
     make_replica, conv, clock, bus
 ) -> None:
-    replica = make_replica(quiet=0)
+    replica = make_replica(quiet=1)
     event = conv.message(1)
     await replica.on_message(event)
     await bus.redis.delete(bus.key(keys.deadlines()))  # the timer write never happened
+    clock.at(1)
     await replica.ticker.tick()
     assert await replica.released(conv) == []
     await replica.on_message(event)  # the unacknowledged entry is delivered again

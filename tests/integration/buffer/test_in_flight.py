@@ -118,3 +118,19 @@ async def test_active_conversations_counts_open_bursts_and_turns_in_flight(
     [_, second_a] = await replica.released(a)
     await replica.on_completed(a.completed(second_a))
     assert await replica.ticker.sample_active() == before
+
+
+async def test_writers_release_due_bursts_without_waiting_for_the_ticker(
+    make_replica, conv, clock
+) -> None:
+    # With nothing to wait for, the message's own transaction releases its turn, and the
+    # completion's transaction releases the burst that waited behind the turn in flight.
+    replica = make_replica(quiet=0)
+    await replica.on_message(conv.message(1))
+    [first] = await replica.released(conv)
+    await replica.on_message(conv.message(2))
+    await replica.on_message(conv.message(3))
+    assert len(await replica.released(conv)) == 1  # gated by the turn in flight
+    await replica.on_completed(conv.completed(first))
+    assert await replica.texts(conv) == [["m1"], ["m2", "m3"]]
+    assert await replica.ctx.timers.deadline(conv.id) is not None  # the stuck-turn look

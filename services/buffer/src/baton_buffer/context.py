@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_buffer.db import repo
-from baton_buffer.rules import Rules, next_check
+from baton_buffer.rules import Rules
 from baton_buffer.settings import BufferSettings
 from baton_buffer.timers import Timers
 from baton_shared.db import Database
@@ -28,14 +26,12 @@ class BufferContext:
         timers: deadlines and claims in Redis.
         rules: the closing rules.
         clock: wall-clock time in epoch seconds (replaceable in tests).
-        wake: set when a conversation became due now, so the ticker does not wait a tick.
     """
 
     db: Database
     timers: Timers
     rules: Rules
     clock: Callable[[], float] = time.time
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def from_settings(cls, db: Database, timers: Timers, settings: BufferSettings) -> BufferContext:
@@ -56,27 +52,3 @@ class BufferContext:
         stage events sets `db.changed` after it."""
         async with self.db.sessions() as session, session.begin():
             yield session
-
-    async def reschedule(self, conversation_id: str) -> None:
-        """Set the conversation's timer from what PostgreSQL holds now (see `reschedule_many`)."""
-        await self.reschedule_many([conversation_id])
-
-    async def reschedule_many(self, conversation_ids: Sequence[str]) -> None:
-        """Set these conversations' timers from what PostgreSQL holds now, in one query and
-        one Redis round trip.
-
-        Called after the caller's commit, so the last writer of a conversation always sees
-        every earlier commit; earlier writers can only leave an earlier (harmless) deadline.
-        """
-        if not conversation_ids:
-            return
-        async with self.db.sessions() as session:
-            states = await repo.schedule_states(session, conversation_ids)
-        deadlines: dict[str, float] = {}
-        for conversation_id, state in states.items():
-            at = next_check(self.rules, state.in_flight_since, state.arrivals)
-            if at is not None:
-                deadlines[conversation_id] = at
-        await self.timers.schedule_many(deadlines)
-        if deadlines and min(deadlines.values()) <= self.clock():
-            self.wake.set()

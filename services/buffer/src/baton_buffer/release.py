@@ -8,15 +8,17 @@ import logging
 import random
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_buffer import metrics
 from baton_buffer.context import PRODUCER, BufferContext
 from baton_buffer.db import repo
-from baton_buffer.rules import closing
+from baton_buffer.rules import Closing, closing
 from baton_shared.db import add_to_outbox
 from baton_shared.events import (
     Turn,
@@ -46,68 +48,111 @@ async def release_many(
 ) -> dict[str, float | None]:
     """Release the due bursts of these conversations in one transaction, under their row
     locks; returns when to look at each next (None: nothing can happen until it changes)."""
+    async with ctx.transaction() as session:
+        released = await release_due(session, ctx, conversation_ids)
+    released.committed(ctx)
+    return released.next_at
+
+
+@dataclass
+class Released:
+    """What `release_due` did inside its caller's transaction.
+
+    Attributes:
+        next_at: when to look at each conversation next (None: not until it changes).
+        events: the `TurnReady` events staged in the outbox.
+        opened: closing rule, message count and due time of each released turn.
+    """
+
+    next_at: dict[str, float | None]
+    events: list[TurnReady] = field(default_factory=list)
+    opened: list[tuple[TurnCloseReason, int, float]] = field(default_factory=list)
+
+    def committed(self, ctx: BufferContext) -> None:
+        """Call once the transaction committed: wake the outbox relay, count the turns."""
+        if self.events:
+            ctx.db.changed.set()
+        now = ctx.clock()
+        for closed_by, size, due in self.opened:
+            metrics.TURNS_RELEASED.labels(closed_by.value).inc()
+            metrics.TURN_MESSAGES.observe(size)
+            metrics.RELEASE_LATENESS.observe(max(0.0, now - due))
+
+    def deadlines(self) -> dict[str, float]:
+        """The next looks that are due at all, for `Timers.schedule_many`."""
+        return {conv: at for conv, at in self.next_at.items() if at is not None}
+
+
+async def release_due(
+    session: AsyncSession, ctx: BufferContext, conversation_ids: Sequence[str]
+) -> Released:
+    """Release the due bursts of these conversations inside the caller's transaction, which
+    then holds their row locks until it ends.
+
+    Any writer may call this right after changing a conversation (a message recorded, a turn
+    completed), so a burst that is due already goes out in the same transaction instead of
+    waiting for the ticker; the row lock, the in-flight check and `turn_id IS NULL` keep a
+    turn from being released twice whoever calls.
+    """
     now = ctx.clock()
     at = datetime.fromtimestamp(now, UTC)
-    next_at: dict[str, float | None] = dict.fromkeys(conversation_ids)
-    opened: list[tuple[TurnCloseReason, int, float]] = []
-    async with ctx.transaction() as session:
-        convs = await repo.lock_conversations(session, conversation_ids)
-        free: list[str] = []
-        for conversation_id, conv in convs.items():
-            if conv.in_flight_turn_id is None:
-                free.append(conversation_id)
-                continue
-            stuck_at = conv.in_flight_since.timestamp() + ctx.rules.stuck_turn_seconds
-            if now < stuck_at:
-                next_at[conversation_id] = float(stuck_at)
-                continue
-            await repo.time_out_turn(session, conversation_id, conv.in_flight_turn_id, at)
-            metrics.STUCK_TURNS.inc()
-            log.warning(
-                "turn %s not completed after %ss; releasing the next turn",
-                conv.in_flight_turn_id,
-                ctx.rules.stuck_turn_seconds,
-                extra={"conversation_id": conversation_id},
-            )
+    out = Released(dict.fromkeys(conversation_ids))
+    convs = await repo.lock_conversations(session, conversation_ids)
+    free: list[str] = []
+    for conversation_id, conv in convs.items():
+        if conv.in_flight_turn_id is None:
             free.append(conversation_id)
-        pending = await repo.pending_messages_of(session, free)
-        new_turns: list[repo.NewTurn] = []
-        events: list[TurnReady] = []
-        for conversation_id in free:
-            burst = pending.get(conversation_id)
-            if not burst:
-                continue
-            # The closing rules look at arrivals; the turn's order is by WhatsApp timestamp.
-            close = closing(ctx.rules, sorted(m.arrived_at.timestamp() for m in burst))
-            if close.due > now:
-                next_at[conversation_id] = close.due
-                continue
-            cap = ctx.rules.turn_cap
-            taken = list(burst if cap is None else burst[:cap])
-            conv = convs[conversation_id]
-            sequence = conv.last_sequence + 1
-            turn_id = turn_id_for(conversation_id, sequence)
-            new_turns.append(
-                repo.NewTurn(
-                    conversation_id,
-                    turn_id,
-                    sequence,
-                    close.closed_by.value,
-                    [m.message_id for m in taken],
-                )
+            continue
+        stuck_at = conv.in_flight_since.timestamp() + ctx.rules.stuck_turn_seconds
+        if now < stuck_at:
+            out.next_at[conversation_id] = float(stuck_at)
+            continue
+        await repo.time_out_turn(session, conversation_id, conv.in_flight_turn_id, at)
+        metrics.STUCK_TURNS.inc()
+        log.warning(
+            "turn %s not completed after %ss; releasing the next turn",
+            conv.in_flight_turn_id,
+            ctx.rules.stuck_turn_seconds,
+            extra={"conversation_id": conversation_id},
+        )
+        free.append(conversation_id)
+    due: dict[str, Closing] = {}
+    for conversation_id in free:
+        arrivals = convs[conversation_id].arrivals
+        if not arrivals:
+            continue
+        close = closing(ctx.rules, [a.timestamp() for a in arrivals])
+        if close.due > now:
+            out.next_at[conversation_id] = close.due
+        else:
+            due[conversation_id] = close
+    # Only the bursts that go out now are read; the turn's order is by WhatsApp timestamp.
+    pending = await repo.pending_messages_of(session, list(due))
+    new_turns: list[repo.NewTurn] = []
+    for conversation_id, close in due.items():
+        burst = pending.get(conversation_id)
+        if not burst:  # cannot happen under the row lock; the next look would find it
+            continue
+        cap = ctx.rules.turn_cap
+        taken = list(burst if cap is None else burst[:cap])
+        conv = convs[conversation_id]
+        sequence = conv.last_sequence + 1
+        turn_id = turn_id_for(conversation_id, sequence)
+        new_turns.append(
+            repo.NewTurn(
+                conversation_id,
+                turn_id,
+                sequence,
+                close.closed_by.value,
+                [m.message_id for m in taken],
             )
-            events.append(_turn_ready(conv, turn_id, sequence, close.closed_by, taken))
-            opened.append((close.closed_by, len(taken), close.due))
-            next_at[conversation_id] = now + ctx.rules.stuck_turn_seconds
-        await repo.open_turns(session, new_turns, at)
-        await add_to_outbox(session, *events)
-    if events:  # committed: the outbox relay publishes them now
-        ctx.db.changed.set()
-    for closed_by, size, due in opened:
-        metrics.TURNS_RELEASED.labels(closed_by.value).inc()
-        metrics.TURN_MESSAGES.observe(size)
-        metrics.RELEASE_LATENESS.observe(max(0.0, now - due))
-    return next_at
+        )
+        out.events.append(_turn_ready(conv, turn_id, sequence, close.closed_by, taken))
+        out.opened.append((close.closed_by, len(taken), close.due))
+        out.next_at[conversation_id] = now + ctx.rules.stuck_turn_seconds
+    await repo.open_turns(session, new_turns, at)
+    await add_to_outbox(session, *out.events)
+    return out
 
 
 def _turn_ready(

@@ -4,6 +4,7 @@ rebuilds the timers from PostgreSQL at start and periodically (in case Redis los
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -48,7 +49,6 @@ class Ticker:
         next_recovery = next_sample = 0.0
         try:
             while not stop.is_set():
-                self.ctx.wake.clear()
                 try:
                     if time.monotonic() >= next_recovery:
                         await self.recover()
@@ -60,7 +60,8 @@ class Ticker:
                         continue
                 except Exception:
                     log.exception("buffer tick failed; retrying")
-                await _wait_any(stop, self.ctx.wake, self.tick_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick_seconds)
         finally:
             self.running = False
 
@@ -118,10 +119,3 @@ class Ticker:
                 deadlines[conversation_id] = at
         await self.ctx.timers.schedule_many(deadlines)
         return len(deadlines)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
-    await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for task in waiters:
-        task.cancel()

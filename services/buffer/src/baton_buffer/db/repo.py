@@ -39,19 +39,15 @@ _INSERT_MESSAGES = text(
     "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 
-_SCHEDULE_STATES = text(
-    "SELECT c.conversation_id, c.in_flight_since, p.arrivals "
-    "FROM conversations c LEFT JOIN LATERAL ("
-    "SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals "
-    "FROM messages m "
-    "WHERE m.conversation_id = c.conversation_id AND m.turn_id IS NULL) p ON true "
-    "WHERE c.conversation_id = ANY(CAST(:ids AS text[]))"
-)
-
+# The conversations' rows, locked, with the arrival times of their pending messages: what
+# the closing rules need, without the messages themselves (most looks release nothing).
 _LOCK_CONVERSATIONS = text(
-    "SELECT conversation_id, phone_number_id, customer_id, last_sequence, in_flight_turn_id, "
-    "in_flight_since FROM conversations "
-    "WHERE conversation_id = ANY(CAST(:ids AS text[])) ORDER BY conversation_id FOR UPDATE"
+    "SELECT c.conversation_id, c.phone_number_id, c.customer_id, c.last_sequence, "
+    "c.in_flight_turn_id, c.in_flight_since, p.arrivals FROM conversations c "
+    "LEFT JOIN LATERAL (SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals "
+    "FROM messages m WHERE m.conversation_id = c.conversation_id AND m.turn_id IS NULL) p "
+    "ON true WHERE c.conversation_id = ANY(CAST(:ids AS text[])) "
+    "ORDER BY c.conversation_id FOR UPDATE OF c"
 )
 
 # `payload` as JSON text: pydantic parses it (`model_validate_json`) faster than a dict.
@@ -176,22 +172,6 @@ async def record_messages(
     return set(inserted.scalars())
 
 
-async def schedule_state(session: AsyncSession, conversation_id: str) -> ScheduleState:
-    """The in-flight turn and pending arrivals of one conversation."""
-    states = await schedule_states(session, [conversation_id])
-    return states.get(conversation_id, ScheduleState(None, []))
-
-
-async def schedule_states(
-    session: AsyncSession, conversation_ids: Sequence[str]
-) -> dict[str, ScheduleState]:
-    """The in-flight turn and pending arrivals of each of these conversations (known ones)."""
-    if not conversation_ids:
-        return {}
-    rows = await session.execute(_SCHEDULE_STATES, {"ids": sorted(set(conversation_ids))})
-    return {row.conversation_id: _state(row) for row in rows}
-
-
 async def open_schedule_states(session: AsyncSession) -> dict[str, ScheduleState]:
     """Schedule states of every conversation with a turn in flight or messages pending."""
     return await _schedule_states(session, pending_where=None, where=None)
@@ -246,7 +226,8 @@ async def active_conversations(session: AsyncSession) -> int:
 async def lock_conversations(
     session: AsyncSession, conversation_ids: Sequence[str]
 ) -> dict[str, Row[Any]]:
-    """The conversations' rows, locked (in key order) until the transaction ends."""
+    """The conversations' rows, locked (in key order) until the transaction ends, each with
+    `arrivals`: the arrival times of its pending messages in arrival order (or None)."""
     if not conversation_ids:
         return {}
     result = await session.execute(_LOCK_CONVERSATIONS, {"ids": sorted(set(conversation_ids))})

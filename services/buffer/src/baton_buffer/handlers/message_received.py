@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from baton_buffer import metrics
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
+from baton_buffer.release import release_due
 from baton_shared.events import Event, MessageReceived, conversation_id_for
 from baton_shared.streams.batch import BatchHandler
 from baton_shared.streams.consumer import Delivery, Handler
@@ -20,8 +21,8 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
     """The `wa.inbound` handler of a read batch, bound to `ctx`."""
 
     async def handle_batch(events: Sequence[Event]) -> None:
-        """Record customer messages (once per WhatsApp id), in stream order, in one
-        transaction; then schedule their conversations' bursts."""
+        """Record customer messages (once per WhatsApp id), in stream order, and release
+        the bursts that are due already, in one transaction; then schedule the others."""
         items = [
             (
                 event,
@@ -36,6 +37,8 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         arrived_at = datetime.fromtimestamp(ctx.clock(), UTC)
         async with ctx.transaction() as session:
             recorded = await repo.record_messages(session, items, arrived_at)
+            released = await release_due(session, ctx, [c for _, c in items])
+        released.committed(ctx)
         duplicates = [(e, c) for e, c in items if e.payload.message_id not in recorded]
         metrics.MESSAGES.labels("recorded").inc(len(items) - len(duplicates))
         metrics.MESSAGES.labels("duplicate").inc(len(duplicates))
@@ -47,7 +50,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
             )
         # Even for a duplicate: a crash after the commit above and before this line must not
         # leave a recorded message without a timer, and scheduling is idempotent.
-        await ctx.reschedule_many([conversation_id for _, conversation_id in items])
+        await ctx.timers.schedule_many(released.deadlines())
 
     return handle_batch
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from baton_buffer import metrics
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
+from baton_buffer.release import release_due
 from baton_shared.events import Event, TurnCompleted
 from baton_shared.streams.batch import BatchHandler
 from baton_shared.streams.consumer import Delivery, Handler
@@ -20,7 +21,8 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
     """The `conv.turns.done` handler of a read batch, bound to `ctx`."""
 
     async def handle_batch(events: Sequence[Event]) -> None:
-        """Record the turns' outcomes, end those in flight, and schedule the pending bursts."""
+        """Record the turns' outcomes, end those in flight and release the next bursts that
+        are due already, in one transaction; then schedule the others."""
         reports = [
             (event.payload.turn_id, event.payload.outcome.value)
             for event in events
@@ -31,6 +33,10 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         at = datetime.fromtimestamp(ctx.clock(), UTC)
         async with ctx.transaction() as session:
             completions = await repo.complete_turns(session, reports, at)
+            released = await release_due(
+                session, ctx, sorted({c.conversation_id for c in completions.values()})
+            )
+        released.committed(ctx)
         counted: set[object] = set()
         for turn_id, outcome in reports:
             completion = completions.get(turn_id)
@@ -39,8 +45,8 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
             elif completion.first_report and turn_id not in counted:
                 counted.add(turn_id)
                 metrics.TURNS_COMPLETED.labels(outcome).inc()
-        # Also on a redelivery: the first delivery may have crashed before rescheduling.
-        await ctx.reschedule_many([c.conversation_id for c in completions.values()])
+        # Also on a redelivery: the first delivery may have crashed before scheduling.
+        await ctx.timers.schedule_many(released.deadlines())
 
     return handle_batch
 
