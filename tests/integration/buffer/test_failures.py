@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from baton_buffer import keys
+from baton_buffer.db import repo
 from baton_buffer.release import release
+from baton_shared.testing import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +135,39 @@ async def test_lost_redis_state_is_rebuilt_from_postgresql(
     await replica.ticker.tick()
     assert await replica.texts(waiting) == [["m1"]]
     assert await replica.texts(in_flight) == [["m1"], ["m2"]]  # stuck turn timed out
+
+
+async def test_a_writer_waiting_for_the_lock_sees_what_the_holder_committed(
+    make_replica, conv, clock
+) -> None:
+    # m1 is pending. Writer A holds the conversation's lock and records m3; writer B records
+    # m2 and waits for the lock. Neither alone sees three messages, but B, once it has the
+    # lock, must read A's commit and close the full burst (max 3) now, not at quiet time.
+    replica = make_replica(quiet=100, max_messages=3)
+    await replica.on_message(conv.message(1))
+    holder = replica.ctx.db.sessions()
+    async with holder as session, session.begin():
+        await session.execute(
+            text("SELECT 1 FROM conversations WHERE conversation_id = :c FOR UPDATE"),
+            {"c": conv.id},
+        )
+        writer_b = asyncio.create_task(replica.on_message(conv.message(2)))
+
+        async def b_waits_for_the_lock() -> bool:
+            async with replica.ctx.db.sessions() as probe:
+                waiting = await probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            return bool(waiting)
+
+        await wait_until(b_waits_for_the_lock, timeout=10)
+        await repo.record_messages(
+            session, [(conv.message(3), conv.id)], datetime.fromtimestamp(clock(), UTC)
+        )
+    await asyncio.wait_for(writer_b, timeout=10)
+    [turn] = await replica.released(conv)
+    assert turn.payload.closed_by.value == "max_messages"
+    assert sorted(m.text for m in turn.payload.messages) == ["m1", "m2", "m3"]

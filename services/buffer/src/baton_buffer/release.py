@@ -117,11 +117,8 @@ async def release_due(
         )
         free.append(conversation_id)
     due: dict[str, Closing] = {}
-    for conversation_id in free:
-        arrivals = convs[conversation_id].arrivals
-        if not arrivals:
-            continue
-        close = closing(ctx.rules, [a.timestamp() for a in arrivals])
+    for conversation_id, arrivals in (await repo.pending_arrivals(session, free)).items():
+        close = closing(ctx.rules, arrivals)
         if close.due > now:
             out.next_at[conversation_id] = close.due
         else:

@@ -39,15 +39,18 @@ _INSERT_MESSAGES = text(
     "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 
-# The conversations' rows, locked, with the arrival times of their pending messages: what
-# the closing rules need, without the messages themselves (most looks release nothing).
 _LOCK_CONVERSATIONS = text(
-    "SELECT c.conversation_id, c.phone_number_id, c.customer_id, c.last_sequence, "
-    "c.in_flight_turn_id, c.in_flight_since, p.arrivals FROM conversations c "
-    "LEFT JOIN LATERAL (SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals "
-    "FROM messages m WHERE m.conversation_id = c.conversation_id AND m.turn_id IS NULL) p "
-    "ON true WHERE c.conversation_id = ANY(CAST(:ids AS text[])) "
-    "ORDER BY c.conversation_id FOR UPDATE OF c"
+    "SELECT conversation_id, phone_number_id, customer_id, last_sequence, in_flight_turn_id, "
+    "in_flight_since FROM conversations "
+    "WHERE conversation_id = ANY(CAST(:ids AS text[])) ORDER BY conversation_id FOR UPDATE"
+)
+
+# Arrival times of pending messages: what the closing rules need, without the messages
+# themselves (most looks release nothing).
+_ARRIVALS = text(
+    "SELECT conversation_id, array_agg(arrived_at ORDER BY arrival_seq) AS arrivals "
+    "FROM messages WHERE conversation_id = ANY(CAST(:ids AS text[])) AND turn_id IS NULL "
+    "GROUP BY conversation_id"
 )
 
 # `payload` as JSON text: pydantic parses it (`model_validate_json`) faster than a dict.
@@ -226,12 +229,26 @@ async def active_conversations(session: AsyncSession) -> int:
 async def lock_conversations(
     session: AsyncSession, conversation_ids: Sequence[str]
 ) -> dict[str, Row[Any]]:
-    """The conversations' rows, locked (in key order) until the transaction ends, each with
-    `arrivals`: the arrival times of its pending messages in arrival order (or None)."""
+    """The conversations' rows, locked (in key order) until the transaction ends."""
     if not conversation_ids:
         return {}
     result = await session.execute(_LOCK_CONVERSATIONS, {"ids": sorted(set(conversation_ids))})
     return {row.conversation_id: row for row in result}
+
+
+async def pending_arrivals(
+    session: AsyncSession, conversation_ids: Sequence[str]
+) -> dict[str, list[float]]:
+    """Arrival times (epoch seconds, in arrival order) of the pending messages of each of
+    these conversations that has any.
+
+    Run it after `lock_conversations`, as its own statement: a statement that waited for a
+    row lock reads with the snapshot it started with, which would miss the messages the lock
+    holder committed meanwhile (and a burst completed by them would not close)."""
+    if not conversation_ids:
+        return {}
+    rows = await session.execute(_ARRIVALS, {"ids": list(conversation_ids)})
+    return {row.conversation_id: [a.timestamp() for a in row.arrivals] for row in rows}
 
 
 async def pending_messages_of(
