@@ -10,15 +10,17 @@ from typing import TypeVar
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from baton_shared.db import migrate
 from baton_shared.observability.logs import configure_logging
 from baton_shared.settings import BaseServiceSettings
 
 S = TypeVar("S", bound=BaseServiceSettings)
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 
 
-def load_settings(settings_cls: type[S]) -> S:
+def load_settings(settings_cls: type[AnySettings]) -> AnySettings:
     """Read settings from the environment, or exit with a clear list of what is wrong."""
     try:
         return settings_cls()

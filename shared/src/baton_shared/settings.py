@@ -21,16 +21,37 @@ def is_placeholder(value: str) -> bool:
     return value.strip().lower() in PLACEHOLDER_SECRETS or value.startswith("dev-")
 
 
-class BaseServiceSettings(BaseSettings):
-    """Settings shared by every service, read from the environment and an optional `.env`.
+class BusSettings(BaseSettings):
+    """Where the streams are: what every service and the `baton-dlq` tool need.
+
+    Attributes:
+        redis_url: Redis URL (`redis://host:port/db` or `unix:///path`).
+        redis_prefix: prefix for every Redis key and stream; empty in production.
+        stream_maxlen: approximate MAXLEN applied on every publish.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = ""
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+
+class BaseServiceSettings(BusSettings):
+    """Settings shared by every service, read from the environment and an optional `.env`
+    (besides those of `BusSettings`).
 
     Attributes:
         baton_env: `development` and `test` accept placeholder secrets; `production` refuses them.
         database_url: SQLAlchemy URL of the application database (`postgresql+asyncpg://...`).
-        redis_url: Redis URL (`redis://host:port/db` or `unix:///path`).
-        redis_prefix: prefix for every Redis key and stream; empty in production.
         host: interface the HTTP server binds to.
-        stream_maxlen: approximate MAXLEN applied on every publish.
         consumer_batch: entries read per XREADGROUP call.
         consumer_block_ms: how long a read blocks waiting for new entries.
         reclaim_idle_ms: pending entries idle this long are reclaimed from a (dead) consumer.
@@ -38,14 +59,9 @@ class BaseServiceSettings(BaseSettings):
         log_level: Python logging level name.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
-
     baton_env: Environment = "production"
     database_url: str = Field(min_length=1)
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_prefix: str = ""
     host: str = "127.0.0.1"
-    stream_maxlen: int = Field(default=100_000, ge=1000)
     consumer_batch: int = Field(default=64, ge=1, le=10_000)
     consumer_block_ms: int = Field(default=1000, ge=1, le=60_000)
     reclaim_idle_ms: int = Field(default=30_000, ge=10)
@@ -57,13 +73,6 @@ class BaseServiceSettings(BaseSettings):
     def _postgres_only(cls, value: str) -> str:
         if not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
             raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+asyncpg://...)")
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_only(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
     @property
