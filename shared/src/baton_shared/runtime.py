@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
-from baton_shared.db import Database, OutboxRelay
+from baton_shared.db import Database, InboxPruner, OutboxRelay
 from baton_shared.observability import logs, tracing
 from baton_shared.observability.config import ObservabilitySettings
 from baton_shared.observability.http import ObservabilityMiddleware
@@ -73,7 +74,11 @@ class Runtime:
             lambda: [(c.stream, c.group) for c in self.consumers],
             interval=self.observability.metrics_sample_seconds,
         )
-        self.workers: list[Worker] = [OutboxRelay(self.db, self.bus), self.sampler]
+        self.workers: list[Worker] = [
+            OutboxRelay(self.db, self.bus),
+            self.sampler,
+            InboxPruner(self.db, retention=timedelta(days=settings.inbox_retention_days)),
+        ]
         self.consumer_name = f"{service}-{socket.gethostname()}-{os.getpid()}"
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -56,6 +56,8 @@ class BaseServiceSettings(BusSettings):
         consumer_block_ms: how long a read blocks waiting for new entries.
         reclaim_idle_ms: pending entries idle this long are reclaimed from a (dead) consumer.
         max_deliveries: an entry that failed this many times moves to `<stream>.dlq`.
+        inbox_retention_days: processed event ids are remembered this long; a redelivery or
+            DLQ re-drive of an event processed longer ago would be processed again.
         log_level: Python logging level name.
     """
 
@@ -66,6 +68,7 @@ class BaseServiceSettings(BusSettings):
     consumer_block_ms: int = Field(default=1000, ge=1, le=60_000)
     reclaim_idle_ms: int = Field(default=30_000, ge=10)
     max_deliveries: int = Field(default=5, ge=1, le=100)
+    inbox_retention_days: float = Field(default=30, ge=8)
     log_level: str = "INFO"
 
     @field_validator("database_url")

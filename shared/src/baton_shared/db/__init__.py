@@ -1,7 +1,15 @@
 """PostgreSQL: engines per service schema, inbox and outbox, migrations."""
 
 from baton_shared.db.engine import Database, async_url, sync_url
-from baton_shared.db.inbox import claim_inbox
+from baton_shared.db.inbox import InboxPruner, claim_inbox
 from baton_shared.db.outbox import OutboxRelay, add_to_outbox
 
-__all__ = ["Database", "OutboxRelay", "add_to_outbox", "async_url", "claim_inbox", "sync_url"]
+__all__ = [
+    "Database",
+    "InboxPruner",
+    "OutboxRelay",
+    "add_to_outbox",
+    "async_url",
+    "claim_inbox",
+    "sync_url",
+]

@@ -1,13 +1,23 @@
-"""Inbox: remember processed event ids so a redelivered event changes nothing."""
+"""Inbox: remember processed event ids so a redelivered event changes nothing; forget them
+once no redelivery can come any more."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
+from datetime import timedelta
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baton_shared.db.engine import Database
 from baton_shared.db.tables import inbox
+from baton_shared.observability import metrics
+
+log = logging.getLogger(__name__)
 
 
 async def claim_inbox(session: AsyncSession, consumer: str, event_id: uuid.UUID) -> bool:
@@ -23,3 +33,71 @@ async def claim_inbox(session: AsyncSession, consumer: str, event_id: uuid.UUID)
         .returning(inbox.c.event_id)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+# Oldest rows first, a bounded number per statement, so no statement holds locks for long.
+# Inbox rows are appended in time order, so the old ones are found at the start of the heap.
+_PRUNE = text(
+    "DELETE FROM inbox WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM inbox WHERE processed_at < now() - CAST(:keep AS interval) LIMIT :limit))"
+)
+
+
+class InboxPruner:
+    """Deletes inbox rows older than the retention, every `interval_seconds`.
+
+    An event comes back only while its entry is pending (a crash before the ack) or when
+    someone re-publishes it (publish-once markers last 7 days) or re-drives it from a DLQ;
+    the retention must outlast all three. The first round runs one interval after start, so
+    a service back from a long outage handles its pending entries against a full inbox.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        retention: timedelta,
+        interval_seconds: float = 3600.0,
+        batch: int = 10_000,
+    ) -> None:
+        self.db = db
+        self.retention = retention
+        self.interval_seconds = interval_seconds
+        self.batch = batch
+        self.running = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Prune every interval until `stop` is set; failures are logged and retried."""
+        self.running = True
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
+                if stop.is_set():
+                    return
+                try:
+                    await self.prune()
+                except Exception:
+                    log.exception("inbox pruning in %s failed; retrying later", self.db.schema)
+        finally:
+            self.running = False
+
+    async def prune(self) -> int:
+        """Delete every row older than the retention, a batch per transaction; returns how
+        many. One replica of a service prunes at a time (the others skip the round)."""
+        total = 0
+        while True:
+            async with self.db.sessions() as session, session.begin():
+                locked = await session.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(hashtext('inbox:' || current_schema()))")
+                )
+                if not locked:
+                    return total
+                result = await session.execute(
+                    _PRUNE, {"keep": self.retention, "limit": self.batch}
+                )
+            deleted = int(result.rowcount)  # type: ignore[attr-defined]
+            total += deleted
+            metrics.INBOX_PRUNED.labels(self.db.schema).inc(deleted)
+            if deleted < self.batch:
+                return total

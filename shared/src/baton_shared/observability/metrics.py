@@ -106,6 +106,9 @@ OUTBOX_BACKLOG = Gauge("baton_outbox_backlog", "Outbox rows waiting to be publis
 OUTBOX_OLDEST = Gauge(
     "baton_outbox_oldest_seconds", "Age of the oldest outbox row waiting", ["schema"]
 )
+INBOX_PRUNED = Counter(
+    "baton_inbox_pruned_total", "Inbox rows deleted after the retention", ["schema"]
+)
 OUTBOX_FAILURES = Counter(
     "baton_outbox_relay_failures_total", "Outbox relay rounds that failed", ["schema"]
 )
