@@ -32,6 +32,10 @@ Outbox relay (label `schema`, `baton_shared.db.outbox.OutboxRelay`):
 - `baton_outbox_oldest_seconds`: age of the oldest waiting row, 0 when empty.
 - `baton_outbox_relay_failures_total`: relay rounds that failed (PostgreSQL or Redis away).
 
+Inbox (label `schema`, `baton_shared.db.inbox.InboxPruner`):
+
+- `baton_inbox_pruned_total`: rows deleted after `INBOX_RETENTION_DAYS`.
+
 HTTP (labels `method`, `route` template, `status`), by the middleware `build_app` installs:
 
 - `baton_http_request_seconds` (histogram); `/health*` and `/metrics` are not counted.
