@@ -63,7 +63,7 @@ class Runtime:
         logs.redact(_secret_values(settings))
         if self.observability.log_bodies:
             logs.set_log_bodies(True)
-        self.db = Database(settings.database_url, schema)
+        self.db = Database(settings.database_url, schema, pool_size=settings.db_pool_size)
         self.bus = Bus.from_url(
             settings.redis_url, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen
         )

@@ -52,6 +52,8 @@ class BaseServiceSettings(BusSettings):
         baton_env: `development` and `test` accept placeholder secrets; `production` refuses them.
         database_url: SQLAlchemy URL of the application database (`postgresql+asyncpg://...`).
         host: interface the HTTP server binds to.
+        db_pool_size: PostgreSQL connections kept per process (as many again may be opened
+            for bursts); size it with PostgreSQL's `max_connections` and the replica count.
         consumer_batch: entries read per XREADGROUP call.
         consumer_block_ms: how long a read blocks waiting for new entries.
         reclaim_idle_ms: pending entries idle this long are reclaimed from a (dead) consumer.
@@ -64,6 +66,7 @@ class BaseServiceSettings(BusSettings):
     baton_env: Environment = "production"
     database_url: str = Field(min_length=1)
     host: str = "127.0.0.1"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
     consumer_batch: int = Field(default=64, ge=1, le=10_000)
     consumer_block_ms: int = Field(default=1000, ge=1, le=60_000)
     reclaim_idle_ms: int = Field(default=30_000, ge=10)

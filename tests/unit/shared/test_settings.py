@@ -48,6 +48,8 @@ def test_real_secret_accepted_in_production() -> None:
         ("database_url", "mysql://x/y", "DATABASE_URL must be a PostgreSQL URL"),
         ("redis_url", "http://localhost", "REDIS_URL must start with"),
         ("max_deliveries", 0, "greater than or equal to 1"),
+        ("db_pool_size", 0, "greater than or equal to 1"),
+        ("inbox_retention_days", 7, "greater than or equal to 8"),
     ],
 )
 def test_bad_values_are_refused(field: str, value: object, message: str) -> None:

@@ -17,12 +17,6 @@ from baton_shared.streams.bus import Bus
 
 PRODUCER = "agent"
 
-# The Runtime's SQLAlchemy pool: 10 connections + 10 overflow, 30 s checkout timeout.
-# Sessions are queued at the pool's size: overflow connections are closed when returned, so
-# using them meant opening a PostgreSQL connection (TLS attempt, auth) every few turns.
-DB_SESSIONS = 10
-
-
 @dataclass
 class AgentContext:
     """The agent's dependencies; `threads` is set at start (the checkpointer needs a loop).
@@ -40,9 +34,13 @@ class AgentContext:
     db: Database
     bus: Bus
     _threads: Threads | None = field(default=None, repr=False)
-    _sessions: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(DB_SESSIONS), repr=False
-    )
+    _sessions: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Queued at the pool's size (`DB_POOL_SIZE`), not at size + overflow: overflow
+        # connections are closed when returned, so using them meant opening a PostgreSQL
+        # connection (TLS attempt, auth) every few turns.
+        self._sessions = asyncio.Semaphore(self.db.pool_size)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

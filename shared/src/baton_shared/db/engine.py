@@ -35,6 +35,7 @@ class Database:
 
     def __init__(self, url: str, schema: str, *, pool_size: int = 10) -> None:
         self.schema = schema
+        self.pool_size = pool_size
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
