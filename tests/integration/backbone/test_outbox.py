@@ -87,3 +87,20 @@ async def _is(value: bool) -> bool:
 
 async def _has(bus: Bus, event_id: str) -> bool:
     return event_id in await stream_ids(bus)
+
+
+async def test_only_commits_that_staged_events_wake_the_relay(db: Database) -> None:
+    db.changed.clear()
+    async with db.session() as session:  # a change with no event
+        await session.execute(text("INSERT INTO state VALUES (gen_random_uuid(), 1)"))
+    assert not db.changed.is_set()
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            await add_to_outbox(session, make_event(1))
+            raise RuntimeError("rolled back")
+    async with db.session() as session:  # the rolled-back staging is forgotten
+        await session.execute(text("INSERT INTO state VALUES (gen_random_uuid(), 2)"))
+    assert not db.changed.is_set()
+    async with db.sessions() as session, session.begin():  # any session of the database
+        await add_to_outbox(session, make_event(2))
+    assert db.changed.is_set()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_buffer.rules import Rules
 from baton_buffer.settings import BufferSettings
@@ -43,12 +40,3 @@ class BufferContext:
             stuck_turn_seconds=settings.stuck_turn_seconds,
         )
         return cls(db=db, timers=timers, rules=rules)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One transaction (committed on success, rolled back on error) whose commit, unlike
-        `Database.session`'s, does not wake the outbox relay: for transactions that stage no
-        event (waking the relay for each cost it a useless round of queries). One that does
-        stage events sets `db.changed` after it."""
-        async with self.db.sessions() as session, session.begin():
-            yield session

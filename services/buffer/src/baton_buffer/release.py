@@ -48,7 +48,7 @@ async def release_many(
 ) -> dict[str, float | None]:
     """Release the due bursts of these conversations in one transaction, under their row
     locks; returns when to look at each next (None: nothing can happen until it changes)."""
-    async with ctx.transaction() as session:
+    async with ctx.db.session() as session:
         released = await release_due(session, ctx, conversation_ids)
     released.committed(ctx)
     return released.next_at
@@ -69,9 +69,7 @@ class Released:
     opened: list[tuple[TurnCloseReason, int, float]] = field(default_factory=list)
 
     def committed(self, ctx: BufferContext) -> None:
-        """Call once the transaction committed: wake the outbox relay, count the turns."""
-        if self.events:
-            ctx.db.changed.set()
+        """Call once the transaction committed: count the turns."""
         now = ctx.clock()
         for closed_by, size, due in self.opened:
             metrics.TURNS_RELEASED.labels(closed_by.value).inc()

@@ -11,7 +11,7 @@ import logging
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_shared.db.engine import Database
+from baton_shared.db.engine import OUTBOX_STAGED, Database
 from baton_shared.db.tables import outbox
 from baton_shared.events import Event
 from baton_shared.observability import metrics
@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 
 
 async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
-    """Stage events for publication when (and only if) the session's transaction commits."""
+    """Stage events for publication when (and only if) the session's transaction commits;
+    the commit wakes the relay."""
     if not events:
         return
+    session.info[OUTBOX_STAGED] = True
     await session.execute(
         outbox.insert(),
         [
@@ -76,7 +78,6 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish up to `batch` rows in id order and delete them; returns how many."""
-        # A plain session: the relay's own commits must not wake the relay.
         async with self.db.sessions() as session, session.begin():
             # Serialise relays of this schema (several replicas) so publication keeps order.
             locked = await session.scalar(

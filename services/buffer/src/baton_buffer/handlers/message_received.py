@@ -35,7 +35,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         if not items:
             return
         arrived_at = datetime.fromtimestamp(ctx.clock(), UTC)
-        async with ctx.transaction() as session:
+        async with ctx.db.session() as session:
             recorded = await repo.record_messages(session, items, arrived_at)
             released = await release_due(session, ctx, [c for _, c in items])
         released.committed(ctx)

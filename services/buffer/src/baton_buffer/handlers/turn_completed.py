@@ -31,7 +31,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         if not reports:
             return
         at = datetime.fromtimestamp(ctx.clock(), UTC)
-        async with ctx.transaction() as session:
+        async with ctx.db.session() as session:
             completions = await repo.complete_turns(session, reports, at)
             released = await release_due(
                 session, ctx, sorted({c.conversation_id for c in completions.values()})
