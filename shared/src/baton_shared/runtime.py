@@ -77,7 +77,7 @@ class Runtime:
         self.workers: list[Worker] = [
             OutboxRelay(self.db, self.bus),
             self.sampler,
-            InboxPruner(self.db, retention=timedelta(days=settings.inbox_retention_days)),
+            InboxPruner(self.db, retention=timedelta(days=settings.inbox_retention_days)).worker(),
         ]
         self.consumer_name = f"{service}-{socket.gethostname()}-{os.getpid()}"
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,10 +158,12 @@ class Runtime:
 
 
 def _worker_name(worker: Worker) -> str:
-    """`Consumer wa.inbound/buffer` for consumers, the class name for other workers."""
+    """`Consumer wa.inbound/buffer` for consumers; else the worker's `name`, or its class."""
     stream, group = getattr(worker, "stream", None), getattr(worker, "group", None)
     name = type(worker).__name__
-    return f"{name} {stream}/{group}" if stream and group else name
+    if stream and group:
+        return f"{name} {stream}/{group}"
+    return str(getattr(worker, "name", None) or name)
 
 
 def _secret_values(settings: BaseServiceSettings) -> list[str]:

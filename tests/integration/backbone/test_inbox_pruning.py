@@ -57,7 +57,7 @@ async def test_one_replica_prunes_at_a_time_and_the_worker_stops(db: Database) -
         assert await InboxPruner(db, retention=timedelta(days=30)).prune() == 0
     assert await InboxPruner(db, retention=timedelta(days=30)).prune() == 1
 
-    worker = InboxPruner(db, retention=timedelta(days=30), interval_seconds=3600)
+    worker = InboxPruner(db, retention=timedelta(days=30)).worker(interval_seconds=3600)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await wait_until(lambda: _true(worker.running), what="pruner running")

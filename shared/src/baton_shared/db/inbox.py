@@ -3,9 +3,6 @@ once no redelivery can come any more."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import uuid
 from datetime import timedelta
 
@@ -16,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baton_shared.db.engine import Database
 from baton_shared.db.tables import inbox
 from baton_shared.observability import metrics
-
-log = logging.getLogger(__name__)
+from baton_shared.periodic import Periodic
 
 
 async def claim_inbox(session: AsyncSession, consumer: str, event_id: uuid.UUID) -> bool:
@@ -44,7 +40,7 @@ _PRUNE = text(
 
 
 class InboxPruner:
-    """Deletes inbox rows older than the retention, every `interval_seconds`.
+    """Deletes inbox rows older than the retention (`worker()` runs it every interval).
 
     An event comes back only while its entry is pending (a crash before the ack) or when
     someone re-publishes it (publish-once markers last 7 days) or re-drives it from a DLQ;
@@ -52,35 +48,14 @@ class InboxPruner:
     a service back from a long outage handles its pending entries against a full inbox.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        retention: timedelta,
-        interval_seconds: float = 3600.0,
-        batch: int = 10_000,
-    ) -> None:
+    def __init__(self, db: Database, *, retention: timedelta, batch: int = 10_000) -> None:
         self.db = db
         self.retention = retention
-        self.interval_seconds = interval_seconds
         self.batch = batch
-        self.running = False
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Prune every interval until `stop` is set; failures are logged and retried."""
-        self.running = True
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
-                if stop.is_set():
-                    return
-                try:
-                    await self.prune()
-                except Exception:
-                    log.exception("inbox pruning in %s failed; retrying later", self.db.schema)
-        finally:
-            self.running = False
+    def worker(self, interval_seconds: float = 3600.0) -> Periodic:
+        """The background worker that prunes every `interval_seconds`."""
+        return Periodic(f"InboxPruner {self.db.schema}", interval_seconds, self.prune)
 
     async def prune(self) -> int:
         """Delete every row older than the retention, a batch per transaction; returns how
