@@ -189,6 +189,13 @@ async def _agent(redis: Redis, prefix: str, phase: Phase, stop: asyncio.Event) -
             return
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle or waiting on I/O)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 class BufferProcess:
     """`baton-buffer serve` on a free port, optionally under `py-spy record`."""
 
@@ -288,6 +295,7 @@ async def run_phase(
         await buffer.ready()
         stop = asyncio.Event()
         cpu_before = buffer.cpu_seconds()
+        machine_before, own_before = machine_busy_seconds(), time.process_time()
         agent = asyncio.create_task(_agent(redis, prefix, phase, stop))
         await _feed(redis, prefix, phase, rate)
         budget = 60 + phase.total / 1000
@@ -299,9 +307,18 @@ async def run_phase(
                 f"  {phase.name}: only {phase.carried}/{phase.total} messages out after {budget:.0f} s"
             )
         phase.cpu_seconds = buffer.cpu_seconds() - cpu_before
+        machine = machine_busy_seconds() - machine_before
+        own = time.process_time() - own_before
+        per_k = 1000 / max(1, phase.carried)
         print(
             f"  {phase.name}: buffer CPU {phase.cpu_seconds:.2f} s, "
-            f"{phase.cpu_seconds / max(1, phase.carried) * 1000:.3f} s per 1,000 messages"
+            f"{phase.cpu_seconds * per_k:.3f} s per 1,000 messages"
+        )
+        print(
+            f"  {phase.name}: whole machine busy {machine:.2f} s "
+            f"({machine * per_k:.3f} s per 1,000 messages): buffer {phase.cpu_seconds:.2f}, "
+            f"this bench (feeder + stand-in agent) {own:.2f}, everything else "
+            f"(PostgreSQL, Redis, other tenants) {machine - phase.cpu_seconds - own:.2f}"
         )
         print(f"  {phase.name}: {await buffer.lateness_histogram()}")
     finally:
