@@ -41,7 +41,7 @@ from baton_devtools import infra as infra_mod
 from baton_devtools.databases import private_database
 from baton_shared.db import Database
 from baton_shared.events import Author, MessageRequested, OutboundCommand, OutboundKind
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.testing import new_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,11 +61,23 @@ class PhaseResult:
     per_second: list[float]
     accepted: int
     refused: dict[str, int]
+    cpu_us: dict[str, float]
+    load: float
 
     @property
     def within(self) -> bool:
         """Sustained rate within +-5% of the limit."""
         return abs(self.sustained - self.limit) <= 0.05 * self.limit
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux `/proc`; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -144,8 +156,9 @@ async def feed(bus: Bus, rate: float, seconds: float, customers: int, stop: asyn
         due = int(min(elapsed + 0.02, seconds) * rate) - sent
         if due > 0:
             events = [command(sent + i, customers, run) for i in range(due)]
-            for start in range(0, len(events), 16):  # a few connections, not hundreds
-                await asyncio.gather(*(bus.publish(e) for e in events[start : start + 16]))
+            # One pipelined round trip per tick (the feed's own CPU is not what is measured,
+            # and it shares the two cores with the sender and the emulator).
+            await bus.publish_many([(e.stream, str(e.event_id), entry_fields(e)) for e in events])
             sent += due
         await asyncio.sleep(0.02)
     return sent
@@ -198,24 +211,33 @@ async def phase(
     sender_cmd = [str(BIN / "baton-sender"), "serve"]
     try:
         async with (
-            process(emulator_cmd, emulator_env, f"{emulator_url}/health", logs / "wa.log"),
+            process(
+                emulator_cmd, emulator_env, f"{emulator_url}/health", logs / "wa.log"
+            ) as wa_proc,
             httpx.AsyncClient(base_url=emulator_url, timeout=10) as wa,
         ):
             # No ingress here: no status webhooks (they would cost the emulator, not the sender).
             (await wa.post("/_emulator/config", json={"statuses": []})).raise_for_status()
             sender_health = f"http://127.0.0.1:{sender_port}/health"
-            async with process(sender_cmd, sender_env, sender_health, logs / "sender.log"):
+            async with process(
+                sender_cmd, sender_env, sender_health, logs / "sender.log"
+            ) as sender_proc:
                 stop = asyncio.Event()
                 feeder = asyncio.create_task(
                     feed(bus, limit * FEED_FACTOR, duration, customers, stop)
                 )
                 samples: list[tuple[float, int]] = []
+                cpu: list[tuple[float, float, float]] = []  # (t, sender s, emulator s)
                 started = time.monotonic()
                 while time.monotonic() - started < duration:
                     stats = (await wa.get("/_emulator/limits")).json()
                     samples.append((time.monotonic() - started, int(stats["accepted"])))
+                    cpu.append(
+                        (samples[-1][0], cpu_seconds(sender_proc.pid), cpu_seconds(wa_proc.pid))
+                    )
                     await asyncio.sleep(1.0)
                 stop.set()
+                load = os.getloadavg()[0]  # the last minute of the run, before teardown
                 await feeder
                 final = (await wa.get("/_emulator/limits")).json()
     finally:
@@ -226,6 +248,12 @@ async def phase(
         steady = samples
     (t0, n0), (t1, n1) = steady[0], steady[-1]
     per_second = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(steady)]
+    window = [c for c in cpu if t0 <= c[0] <= t1]
+    sent = max(1, n1 - n0)
+    cpu_us = {
+        "sender": 1e6 * (window[-1][1] - window[0][1]) / sent,
+        "emulator": 1e6 * (window[-1][2] - window[0][2]) / sent,
+    }
     return PhaseResult(
         limit=limit,
         duration=t1 - t0,
@@ -233,6 +261,8 @@ async def phase(
         per_second=per_second,
         accepted=int(final["accepted"]),
         refused={str(k): int(v) for k, v in final["refused"].items()},
+        cpu_us=cpu_us,
+        load=load,
     )
 
 
@@ -245,6 +275,8 @@ def report(result: PhaseResult) -> None:
           f"median {statistics.median(seconds):.0f} max {max(seconds):.0f}")  # fmt: skip
     print(f"    emulator accepted {result.accepted}; refused 130429: "
           f"{result.refused.get('130429', 0)}, 131056: {result.refused.get('131056', 0)}")  # fmt: skip
+    print(f"    CPU per accepted message: sender {result.cpu_us['sender']:.0f} us, "
+          f"emulator {result.cpu_us['emulator']:.0f} us; 1-min load average {result.load:.2f}")  # fmt: skip
 
 
 async def main(argv: list[str]) -> None:

@@ -102,6 +102,7 @@ async def test_every_kind_is_accepted_by_the_emulator(
         command(to, text="see https://example.com", preview_url=True, reply_to="wamid.in.1"),
         command(to, kind=OutboundKind.IMAGE, media=OutboundMedia(link=link + "a.jpg", caption="A")),
         command(to, kind=OutboundKind.AUDIO, media=OutboundMedia(id="1234567890")),
+        command(to, kind=OutboundKind.AUDIO, media=OutboundMedia(link=link + "n.ogg", voice=True)),
         command(to, kind=OutboundKind.VIDEO, media=OutboundMedia(link=link + "v.mp4")),
         command(
             to,
@@ -132,8 +133,12 @@ async def test_every_kind_is_accepted_by_the_emulator(
     outcomes = [(await results(bus, e.payload.command_id))[0] for e in events]
     problems = [o.payload for o in outcomes if not isinstance(o, MessageSent)]
     assert problems == []
-    got = [m["type"] for m in await emulator.messages(to)]
-    assert got == [e.payload.kind.value for e in events]
+    received = await emulator.messages(to)
+    assert [m["type"] for m in received] == [e.payload.kind.value for e in events]
+    assert [m["body"]["audio"] for m in received if m["type"] == "audio"] == [
+        {"id": "1234567890"},
+        {"link": link + "n.ogg", "voice": True},  # a voice note
+    ]
 
 
 async def test_mark_read_and_typing_indicator(

@@ -606,6 +606,27 @@ async def test_media_upload_retrieve_download_delete(wa: tuple[httpx.AsyncClient
     assert (gone["type"], gone["code"], gone["error_subcode"]) == ("GraphMethodException", 100, 33)
 
 
+async def test_voice_note_must_be_ogg(wa: tuple[httpx.AsyncClient, WaState]) -> None:
+    http, state = wa
+    data = {"messaging_product": "whatsapp"}
+    ids = {}
+    for name, mime in (("n.ogg", "audio/ogg; codecs=opus"), ("s.mp3", "audio/mpeg")):
+        files = {"file": (name, b"audio", mime)}
+        upload = await http.post(f"/v21.0/{PHONE_ID}/media", data=data, files=files, headers=AUTH)
+        ids[name] = upload.json()["id"]
+    voice = await http.post(
+        SEND, json=msg("audio", {"id": ids["n.ogg"], "voice": True}), headers=AUTH
+    )
+    assert voice.status_code == 200
+    assert state.messages[-1].body["audio"] == {"id": ids["n.ogg"], "voice": True}
+    mp3 = msg("audio", {"id": ids["s.mp3"]})
+    assert (await http.post(SEND, json=mp3, headers=AUTH)).status_code == 200  # an audio file
+    mp3_voice = msg("audio", {"id": ids["s.mp3"], "voice": True})
+    refused = await http.post(SEND, json=mp3_voice, headers=AUTH)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, 131053)
+    assert "audio/ogg" in refused.json()["error"]["error_data"]["details"]
+
+
 UPLOAD_ERRORS: list[tuple[str, dict[str, str], Any, int]] = [
     ("no messaging_product", {}, {"file": ("a.png", b"x", "image/png")}, 100),
     ("no file", {"messaging_product": "whatsapp"}, {"other": ("a", b"x", "text/plain")}, 100),

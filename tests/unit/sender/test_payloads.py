@@ -51,6 +51,13 @@ def test_document_by_id_with_filename() -> None:
     assert body["document"] == {"id": "123", "caption": "A", "filename": "a.pdf"}
 
 
+def test_voice_note_and_plain_audio() -> None:
+    voice = build_body(cmd(OutboundKind.AUDIO, media=OutboundMedia(id="123", voice=True)))
+    assert voice["audio"] == {"id": "123", "voice": True}
+    audio = build_body(cmd(OutboundKind.AUDIO, media=OutboundMedia(link="https://x/a.mp3")))
+    assert audio["audio"] == {"link": "https://x/a.mp3"}
+
+
 def _buttons(n: int, title: str = "T") -> dict[str, Any]:
     buttons = [{"type": "reply", "reply": {"id": f"b{i}", "title": title}} for i in range(n)]
     return {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": buttons}}
@@ -79,6 +86,7 @@ def _list(rows: int, sections: int = 1) -> dict[str, Any]:
         (cmd(OutboundKind.IMAGE, media=OutboundMedia(link="l", caption="c" * 1025)), "1024"),
         (cmd(OutboundKind.STICKER, media=OutboundMedia(link="l", caption="c")), "cannot have"),
         (cmd(OutboundKind.IMAGE, media=OutboundMedia(link="l", filename="f")), "filename"),
+        (cmd(OutboundKind.VIDEO, media=OutboundMedia(link="l", voice=True)), "voice note"),
         (cmd(OutboundKind.INTERACTIVE, interactive=_buttons(4)), "4 buttons"),
         (cmd(OutboundKind.INTERACTIVE, interactive=_buttons(2, "t" * 21)), "limit is 20"),
         (cmd(OutboundKind.INTERACTIVE, interactive=_list(11)), "11 rows"),

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from baton_devtools.whatsapp import customer_routes, emulator_routes, graph_routes, media_routes
 from baton_devtools.whatsapp.errors import GraphError, graph_error_handler
+from baton_devtools.whatsapp.fast_path import SendFastPath
 from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.state import WaState
 
@@ -28,6 +29,7 @@ def create_app(settings: WaEmulatorSettings | None = None) -> FastAPI:
     app = FastAPI(title="WhatsApp Cloud API emulator", lifespan=lifespan)
     app.state.emulator = state
     app.add_exception_handler(GraphError, graph_error_handler)
+    app.add_middleware(SendFastPath)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -25,6 +25,8 @@ async def send_message(
     await graph_preamble(request, state, version, phone_number_id)
     body = await _json_body(request)
     send = validate_send(body, state.settings.wa_display_phone_number)
+    if send.type == "audio":
+        _check_voice(state, body["audio"])
     failure = await _apply_fault(state, send)
     failure = _enforce_limits(state, phone_number_id, send) or failure
     if send.kind == "read":
@@ -70,6 +72,15 @@ async def _apply_fault(state: WaState, send: SendRequest) -> GraphError | None:
     if fault.mode == "sync" or send.kind == "read":
         raise fault.error()
     return fault.error()
+
+
+def _check_voice(state: WaState, audio: dict[str, Any]) -> None:
+    """A voice note must be OGG/OPUS: an uploaded file of another type is refused (131053)."""
+    item = state.media.get(str(audio["id"])) if audio.get("voice") and "id" in audio else None
+    if item is not None and item.mime_type.split(";")[0].strip().lower() != "audio/ogg":
+        raise GraphError(
+            131053, f"Voice messages must be audio/ogg (OPUS codec), not {item.mime_type}."
+        )
 
 
 def _enforce_limits(state: WaState, phone_number_id: str, send: SendRequest) -> GraphError | None:

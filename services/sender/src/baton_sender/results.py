@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from baton_shared.events import (
     DeliveryStatus,
     Event,
-    MessageRequested,
     OutboundOutcome,
     PlatformError,
+    new_traceparent,
+    trace_id_of,
 )
 
 PRODUCER = "sender"
-
-
-def request_of(row: Any) -> MessageRequested:
-    """The command event a message row came from (the cause of every result event)."""
-    return MessageRequested.model_validate_json(row.request_event)
 
 
 def outcome(
@@ -49,7 +46,19 @@ def outcome(
 
 
 def result_event(event_cls: type[Event], row: Any, payload: OutboundOutcome) -> Event:
-    """A result event continuing the command's correlation and trace."""
-    return event_cls.create(
-        payload, producer=PRODUCER, cause=request_of(row), conversation_id=row.conversation_id
-    )
+    """A result event continuing the command's correlation and trace (as `Event.create` with
+    the command as cause).
+
+    Only the envelope fields a result inherits are read back from the stored command event:
+    it was validated when recorded, and validating all of it again for every result cost more
+    than building the result."""
+    cause = json.loads(row.request_event)
+    fields: dict[str, Any] = {
+        "payload": payload,
+        "producer": PRODUCER,
+        "correlation_id": cause["correlation_id"],
+        "causation_id": cause["event_id"],
+        "conversation_id": row.conversation_id,
+        "traceparent": new_traceparent(trace_id_of(cause["traceparent"])),
+    }
+    return event_cls(**fields)

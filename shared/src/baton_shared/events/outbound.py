@@ -47,12 +47,15 @@ class OutboundMedia(Payload):
         id: media id from a previous upload.
         caption: caption (images, videos, documents).
         filename: filename shown for documents.
+        voice: for audio, send it as a voice note (OGG/OPUS; shown with a play button);
+            false sends an audio file.
     """
 
     link: str | None = None
     id: str | None = None
     caption: str | None = None
     filename: str | None = None
+    voice: bool = False
 
 
 class OutboundCommand(Payload):

@@ -84,21 +84,14 @@ async def _record_one_sent(ctx: SenderContext, item: tuple[int, str | None]) -> 
 async def _record_sent(ctx: SenderContext, items: Sequence[tuple[int, str | None]]) -> list[None]:
     wamids = dict(items)
     async with ctx.db.session() as session:
-        rows = await repo.get_many(session, list(wamids))
-        updates: list[tuple[int, str, str | None]] = []
+        rows = await repo.mark_sent(session, items)
         events: list[Event] = []
         for row in rows:
-            wa_message_id = wamids[int(row.seq)]
-            current = Status(row.status)
-            if current in (Status.FAILED, Status.SUPPRESSED):  # a failed webhook overtook us
-                updates.append((int(row.seq), current.value, wa_message_id))
+            if Status(row.status) in (Status.FAILED, Status.SUPPRESSED):  # a webhook overtook us
                 continue
-            status = current if current in (Status.DELIVERED, Status.READ) else Status.SENT
-            updates.append((int(row.seq), status.value, wa_message_id))
+            wa_message_id = wamids[int(row.seq)]
             payload = outcome(row, wa_message_id=wa_message_id, status=DeliveryStatus.SENT)
             events.append(result_event(MessageSent, row, payload))
-        if updates:
-            await repo.set_sent(session, updates)
         if events:
             await add_to_outbox(session, *events)
     return [None] * len(items)

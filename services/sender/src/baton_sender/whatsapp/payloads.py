@@ -95,6 +95,10 @@ def _media(command: OutboundCommand) -> dict[str, Any]:
         if kind != "document":
             raise InvalidMessageError("only documents have a filename")
         content["filename"] = media.filename
+    if media.voice:
+        if kind != "audio":
+            raise InvalidMessageError("only audio can be sent as a voice note")
+        content["voice"] = True
     return content
 
 
