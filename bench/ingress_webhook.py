@@ -1,7 +1,9 @@
 """Ingress throughput: `POST /webhook` against a bare FastAPI endpoint served the same way.
 
-The whole stack runs as `make run` runs it (separate processes, real PostgreSQL and Redis).
-Beside it, a bare FastAPI app whose `POST /webhook` only reads the body and answers 200 runs
+The whole stack runs as `make run` runs it (separate processes, real PostgreSQL and Redis),
+except that ingress runs as two processes: the stack's ingress with `INGRESS_ROLE=web` and a
+`baton-ingress serve --role worker` beside it (`--one-process` keeps the single process of
+`make run`). Beside it, a bare FastAPI app whose `POST /webhook` only reads the body and answers 200 runs
 in its own process through the same `run_cli` (so the same uvicorn settings). Both receive
 the same realistic signed bodies (a fixture from tests/fixtures/webhooks, each with its own
 WhatsApp message id so ingress appends every one):
@@ -15,6 +17,10 @@ WhatsApp message id so ingress appends every one):
 Between phases the ingress worker is given up to `--drain-seconds` to empty its stream, so
 one phase's backlog competes as little as possible with the next one's measurement.
 
+Throughput on a shared 2-core machine is noisy; CPU time per request is not (much): the run
+also prints the CPU seconds per request of the bare server and of each ingress process
+(from /proc), during the wrk run and until the worker has drained.
+
 Run only this benchmark: `uv run --frozen python -m bench ingress_webhook` (wrk must be
 installed: `apt-get install -y wrk`). `python -m bench.ingress_webhook serve-bare` is the bare
 server itself (started by the benchmark).
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -275,6 +282,16 @@ async def constant_rate(
     )
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by the processes `pids` (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def percentile(ordered: Sequence[float], p: float) -> float:
     """The p-th percentile (nearest rank) of sorted values."""
     if not ordered:
@@ -318,6 +335,31 @@ async def wait_drained(redis_url: str, prefix: str, within: float) -> float | No
         await redis.aclose()
 
 
+@contextlib.asynccontextmanager
+async def ingress_worker(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`baton-ingress serve --role worker` beside the stack's web-only ingress, healthy."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "baton-ingress"),
+        "serve",
+        "--role",
+        "worker",
+        env={**env, "INGRESS_WORKER_PORT": str(port)},
+        cwd=ROOT,
+    )
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", 60)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
 async def main(argv: list[str]) -> None:
     """Start a private stack and the bare endpoint, load both, print the figures."""
     parser = argparse.ArgumentParser(prog="bench ingress_webhook")
@@ -331,6 +373,11 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--drain-seconds", type=float, default=120.0)
     parser.add_argument(
         "--ingress-only", action="store_true", help="start ingress alone, not the whole stack"
+    )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="ingress as one process (INGRESS_ROLE=all), not a web and a worker process",
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -347,10 +394,18 @@ async def main(argv: list[str]) -> None:
                 "REDIS_URL": found.redis_url,
                 "REDIS_PREFIX": prefix,
                 "LOG_LEVEL": "WARNING",
+                "INGRESS_ROLE": "all" if args.one_process else "web",
             }
             sink = ROOT / ".data" / "bench-stack"
             services = ["ingress"] if args.ingress_only else None
-            async with start_stack(env, sink, services=services, log_sink=lambda *_: None) as stack:
+            async with contextlib.AsyncExitStack() as running:
+                stack = await running.enter_async_context(
+                    start_stack(env, sink, services=services, log_sink=lambda *_: None)
+                )
+                ingress_pids = [stack.pids["ingress"]]
+                if not args.one_process:
+                    worker = await running.enter_async_context(ingress_worker(stack.env))
+                    ingress_pids.append(worker.pid)
                 bare_port = free_port()
                 bare = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -371,19 +426,24 @@ async def main(argv: list[str]) -> None:
                     warm = signed_bodies(args.fixture, secret, 200, "warm")
                     for target in (bare_port, stack.port("ingress")):
                         await constant_rate(target, warm, 200, 1, 8)
+                    bare_cpu_0 = cpu_seconds([bare.pid])
                     closed_bare = await run_wrk(
                         f"{bare_url}/webhook",
                         signed_bodies(args.fixture, secret, count, "wrkb"),
                         work,
                         args,
                     )
+                    bare_cpu = cpu_seconds([bare.pid]) - bare_cpu_0
+                    cpu_0 = [cpu_seconds([pid]) for pid in ingress_pids]
                     closed_ingress = await run_wrk(
                         f"{ingress_url}/webhook",
                         signed_bodies(args.fixture, secret, count, "wrki"),
                         work,
                         args,
                     )
+                    cpu_1 = [cpu_seconds([pid]) for pid in ingress_pids]
                     drained_1 = await wait_drained(found.redis_url, prefix, args.drain_seconds)
+                    cpu_2 = [cpu_seconds([pid]) for pid in ingress_pids]
                     fixed = int(args.rate * args.rate_seconds)
                     open_bare = await constant_rate(
                         bare_port,
@@ -417,6 +477,7 @@ async def main(argv: list[str]) -> None:
         return f"{d:.1f} s" if d is not None else f"not within {args.drain_seconds:.0f} s"
 
     stack_kind = "ingress only" if args.ingress_only else "whole stack"
+    stack_kind += ", ingress as one process" if args.one_process else ", ingress web + worker"
     print(f"ingress POST /webhook vs a bare FastAPI endpoint ({stack_kind} running)")
     print(
         f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, "
@@ -429,6 +490,13 @@ async def main(argv: list[str]) -> None:
     print(row("ingress", closed_ingress))
     ratio = closed_ingress.rps / closed_bare.rps if closed_bare.rps else float("nan")
     print(f"  ratio    {ratio:.2f} (goal >= 0.80); worker drained in {drained(drained_1)}")
+    print(f"  bare CPU per request: {bare_cpu * 1e6 / max(1, closed_bare.requests):.0f} us")
+    per_request = 1e6 / max(1, closed_ingress.requests)
+    for n, name in enumerate(["ingress (all)"] if args.one_process else ["web", "worker"]):
+        print(
+            f"  {name} CPU per request: {(cpu_1[n] - cpu_0[n]) * per_request:.0f} us during wrk, "
+            f"{(cpu_2[n] - cpu_0[n]) * per_request:.0f} us including the drain"
+        )
     print(
         f" constant {args.rate:.0f} req/s for {args.rate_seconds:.0f} s, "
         f"{args.rate_connections} connections (latency from the scheduled send time)"

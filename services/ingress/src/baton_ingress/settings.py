@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -26,6 +26,12 @@ class IngressSettings(BaseServiceSettings):
         max_body_bytes: larger webhook bodies are refused with 413 (`INGRESS_MAX_BODY_BYTES`).
         publish_timeout_seconds: a Redis append slower than this answers 503
             (`INGRESS_PUBLISH_TIMEOUT_SECONDS`).
+        role: what `baton-ingress serve` runs (`INGRESS_ROLE`): `all` (default) the webhook
+            endpoint and the worker in one process; `web` only the endpoint (on `port`);
+            `worker` only the worker, with `/health` and `/metrics` on `worker_port`.
+        worker_port: HTTP port of a `worker` process (`INGRESS_WORKER_PORT`).
+        worker_batch: `wa.webhooks` entries read and handled per transaction
+            (`INGRESS_WORKER_BATCH`).
     """
 
     port: int = Field(8080, validation_alias="INGRESS_PORT")
@@ -36,6 +42,9 @@ class IngressSettings(BaseServiceSettings):
     publish_timeout_seconds: float = Field(
         5.0, gt=0, validation_alias="INGRESS_PUBLISH_TIMEOUT_SECONDS"
     )
+    role: Literal["all", "web", "worker"] = Field("all", validation_alias="INGRESS_ROLE")
+    worker_port: int = Field(8085, validation_alias="INGRESS_WORKER_PORT")
+    worker_batch: int = Field(256, ge=1, le=10_000, validation_alias="INGRESS_WORKER_BATCH")
 
     def secret_fields(self) -> tuple[str, ...]:
         """The app secret and the verify token must be real outside development."""
@@ -49,6 +58,11 @@ class IngressSettings(BaseServiceSettings):
         if not self.app_secrets:
             raise ValueError("WA_APP_SECRET needs at least one secret")
         return self
+
+    @property
+    def http_port(self) -> int:
+        """The port `serve` listens on: `worker_port` for a worker-only process."""
+        return self.worker_port if self.role == "worker" else self.port
 
     @property
     def app_secrets(self) -> tuple[str, ...]:

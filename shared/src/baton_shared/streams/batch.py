@@ -18,28 +18,37 @@ from pydantic import ValidationError
 from baton_shared.events import Event, UnknownEventError, parse_event
 from baton_shared.observability import metrics
 from baton_shared.streams.bus import Bus, Entry
-from baton_shared.streams.consumer import Consumer, Handler
+from baton_shared.streams.consumer import Consumer, Delivery, Handler
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
+# For handlers that need each entry's delivery facts too (e.g. to dead-letter one entry's
+# parts themselves): (event, delivery) pairs, in stream order.
+DeliveredBatchHandler = Callable[[Sequence[tuple[Event, Delivery]]], Awaitable[None]]
 
 
 class BatchConsumer(Consumer):
-    """A `Consumer` whose fresh entries of `event_type` are handled a read batch at a time."""
+    """A `Consumer` whose fresh entries of `event_type` are handled a read batch at a time.
+
+    Give `batch_handler` (events) or `delivered_batch_handler` ((event, delivery) pairs)."""
 
     def __init__(
         self,
         bus: Bus,
         *,
         event_type: type[Event],
-        batch_handler: BatchHandler,
+        batch_handler: BatchHandler | None = None,
+        delivered_batch_handler: DeliveredBatchHandler | None = None,
         handler: Handler,
         **kwargs: Any,
     ) -> None:
+        if (batch_handler is None) == (delivered_batch_handler is None):
+            raise TypeError("give exactly one of batch_handler and delivered_batch_handler")
         super().__init__(bus, handler=handler, **kwargs)
         self.event_type = event_type
         self.batch_handler = batch_handler
+        self.delivered_batch_handler = delivered_batch_handler
         self._stream_key = bus.key(self.stream)
         self._reclaim_at = 0.0
 
@@ -70,7 +79,7 @@ class BatchConsumer(Consumer):
         if batch:
             started = time.perf_counter()
             try:
-                await self.batch_handler([event for _, event in batch])
+                await self._handle_batch(batch)
             except Exception:
                 log.warning(
                     "batch of %d on %s failed; handling its entries one by one",
@@ -91,6 +100,13 @@ class BatchConsumer(Consumer):
                     self._log(entry, event, "ok", started, 1)
         for entry in sorted(others, key=lambda e: _entry_order(e.entry_id)):
             await self.process(entry, count=1)
+
+    async def _handle_batch(self, batch: Sequence[tuple[Entry, Event]]) -> None:
+        if self.delivered_batch_handler is not None:  # fresh entries: first delivery
+            delivered = [(event, Delivery(self.stream, e.entry_id, 1)) for e, event in batch]
+            await self.delivered_batch_handler(delivered)
+        elif self.batch_handler is not None:
+            await self.batch_handler([event for _, event in batch])
 
 
 def _parse(entry: Entry) -> Event | None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_ingress.db.models import seen_messages, seen_statuses, webhooks
+from baton_ingress.db.models import webhooks
 from baton_shared.events import WebhookReceived
 
 
@@ -37,35 +37,72 @@ def body_digest(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-async def archive_webhook(session: AsyncSession, event: WebhookReceived) -> bool:
-    """Store the raw body with its arrival time; False when this body was archived before."""
-    stmt = (
-        insert(webhooks)
-        .values(
-            body_sha256=body_digest(event.payload.body),
-            event_id=event.event_id,
-            received_at=event.payload.received_at,
-            signature=event.payload.signature,
-            body=event.payload.body,
-        )
-        .on_conflict_do_nothing()
-        .returning(webhooks.c.id)
+# One statement text whatever the batch size (arrays, not VALUES lists): prepared once per
+# connection. Keys are sorted so that two workers claiming overlapping keys lock them in the
+# same order. ON CONFLICT DO NOTHING also absorbs a key repeated inside one statement.
+_CLAIM_INBOX = text(
+    "INSERT INTO inbox (consumer, event_id) "
+    "SELECT :consumer, unnest(CAST(:event_ids AS uuid[])) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
+_ARCHIVE = text(
+    "INSERT INTO webhooks (body_sha256, event_id, received_at, signature, body) "
+    "SELECT * FROM unnest(CAST(:digests AS text[]), CAST(:event_ids AS uuid[]), "
+    "CAST(:received_at AS timestamptz[]), CAST(:signatures AS text[]), CAST(:bodies AS text[])) "
+    "ON CONFLICT DO NOTHING"
+)
+_CLAIM_MESSAGES = text(
+    "INSERT INTO seen_messages (message_id, phone_number_id) "
+    "SELECT * FROM unnest(CAST(:message_ids AS text[]), CAST(:phone_number_ids AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
+)
+_CLAIM_STATUSES = text(
+    "INSERT INTO seen_statuses (message_id, status) "
+    "SELECT * FROM unnest(CAST(:message_ids AS text[]), CAST(:statuses AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING message_id, status"
+)
+
+
+async def claim_inbox_many(
+    session: AsyncSession, consumer: str, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Record event ids as processed by `consumer`; returns those never processed before."""
+    if not event_ids:
+        return set()
+    ids = sorted(set(event_ids))
+    rows = await session.execute(_CLAIM_INBOX, {"consumer": consumer, "event_ids": ids})
+    return {row.event_id for row in rows}
+
+
+async def archive_webhooks(session: AsyncSession, events: Sequence[WebhookReceived]) -> None:
+    """Store each raw body with its arrival time (a body archived before is left as it was)."""
+    if not events:
+        return
+    by_digest = {body_digest(e.payload.body): e for e in events}
+    digests = sorted(by_digest)
+    chosen = [by_digest[d] for d in digests]
+    await session.execute(
+        _ARCHIVE,
+        {
+            "digests": digests,
+            "event_ids": [e.event_id for e in chosen],
+            "received_at": [e.payload.received_at for e in chosen],
+            "signatures": [e.payload.signature for e in chosen],
+            "bodies": [e.payload.body for e in chosen],
+        },
     )
-    return (await session.execute(stmt)).first() is not None
 
 
 async def claim_messages(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> set[str]:
     """Record (message id, phone number id) pairs; returns the message ids never seen before."""
     if not keys:
         return set()
-    rows = [{"message_id": m, "phone_number_id": p} for m, p in dict(keys).items()]
-    stmt = (
-        insert(seen_messages)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(seen_messages.c.message_id)
-    )
-    return set((await session.scalars(stmt)).all())
+    pairs = sorted(dict(keys).items())
+    params = {
+        "message_ids": [m for m, _ in pairs],
+        "phone_number_ids": [p for _, p in pairs],
+    }
+    return set((await session.scalars(_CLAIM_MESSAGES, params)).all())
 
 
 async def claim_statuses(
@@ -74,14 +111,9 @@ async def claim_statuses(
     """Record (message id, status) pairs; returns the pairs never seen before."""
     if not keys:
         return set()
-    rows = [{"message_id": m, "status": s} for m, s in dict.fromkeys(keys)]
-    stmt = (
-        insert(seen_statuses)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(seen_statuses.c.message_id, seen_statuses.c.status)
-    )
-    return {(r.message_id, r.status) for r in (await session.execute(stmt)).all()}
+    pairs = sorted(set(keys))
+    params = {"message_ids": [m for m, _ in pairs], "statuses": [s for _, s in pairs]}
+    return {(r.message_id, r.status) for r in (await session.execute(_CLAIM_STATUSES, params))}
 
 
 async def archived_since(

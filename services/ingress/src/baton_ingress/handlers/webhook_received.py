@@ -1,8 +1,11 @@
-"""`webhook.received` → archive, de-duplicate, and emit typed inbound events, in one transaction."""
+"""`webhook.received` → archive, de-duplicate, and emit typed inbound events: a read batch of
+webhook bodies in one transaction."""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 
 from baton_ingress import metrics
 from baton_ingress.db import repo
@@ -10,7 +13,7 @@ from baton_ingress.dead_letter import dead_letter_parts
 from baton_ingress.parsing import ParsedWebhook, parse_webhook
 from baton_ingress.parsing.statuses import status_customer
 from baton_ingress.settings import IngressSettings
-from baton_shared.db import Database, add_to_outbox, claim_inbox
+from baton_shared.db import Database, add_to_outbox
 from baton_shared.events import (
     Event,
     MessageReceived,
@@ -26,9 +29,11 @@ from baton_shared.streams.consumer import Delivery
 log = logging.getLogger(__name__)
 PRODUCER = "ingress"
 
+_Parsed = tuple[WebhookReceived, Delivery, ParsedWebhook]
+
 
 class WebhookReceivedHandler:
-    """Turns each accepted webhook body into `MessageReceived`, `StatusReceived` and
+    """Turns accepted webhook bodies into `MessageReceived`, `StatusReceived` and
     `PlatformErrorReceived` events, each new WhatsApp message or status exactly once."""
 
     def __init__(self, db: Database, bus: Bus, settings: IngressSettings) -> None:
@@ -37,29 +42,68 @@ class WebhookReceivedHandler:
         self.allowed_numbers = settings.allowed_phone_number_ids
 
     async def __call__(self, event: Event, delivery: Delivery) -> None:
-        """Handle one `wa.webhooks` entry (other event types are not ours and are skipped)."""
-        if not isinstance(event, WebhookReceived):
+        """Handle one `wa.webhooks` entry (redeliveries, and the entries of a failed batch)."""
+        await self.handle_batch([(event, delivery)])
+
+    async def handle_batch(self, items: Sequence[tuple[Event, Delivery]]) -> None:
+        """Handle a read batch in stream order, in one transaction: claim the inbox, archive the
+        bodies, claim message ids and statuses, stage the events in the outbox. Parts that
+        cannot become events go to the DLQ (raw body kept) before the commit; the rest of the
+        batch goes on. Other event types are not ours and are skipped."""
+        batch = self._parse(items)
+        if not batch:
             return
-        parsed = parse_webhook(
-            event.payload.body,
-            received_at=event.payload.received_at,
-            allowed_numbers=self.allowed_numbers,
-        )
         async with self.db.session() as session:
-            if not await claim_inbox(session, names.GROUP_INGRESS, event.event_id):
+            fresh = await repo.claim_inbox_many(
+                session, names.GROUP_INGRESS, [event.event_id for event, _, _ in batch]
+            )
+            todo = [item for item in batch if _first_claim(item[0], fresh)]
+            if not todo:
                 return
-            await repo.archive_webhook(session, event)
+            await repo.archive_webhooks(session, [event for event, _, _ in todo])
             fresh_messages = await repo.claim_messages(
-                session, [(m.message_id, m.phone_number_id) for m in parsed.messages]
+                session,
+                [(m.message_id, m.phone_number_id) for _, _, p in todo for m in p.messages],
             )
             fresh_statuses = await repo.claim_statuses(
-                session, [(s.message_id, _raw_status(s.raw, s.status)) for s in parsed.statuses]
+                session,
+                [
+                    (s.message_id, _raw_status(s.raw, s.status))
+                    for _, _, p in todo
+                    for s in p.statuses
+                ],
             )
-            events = build_events(event, parsed, fresh_messages, fresh_statuses)
+            events: list[Event] = []
+            for event, _, parsed in todo:
+                events += build_events(event, parsed, fresh_messages, fresh_statuses)
             await add_to_outbox(session, *events)
-            if parsed.rejections:
-                await dead_letter_parts(self.bus, event, delivery, parsed.rejections)
-        _count(parsed, events)
+            for event, delivery, parsed in todo:
+                if parsed.rejections:
+                    await dead_letter_parts(self.bus, event, delivery, parsed.rejections)
+        _count([parsed for _, _, parsed in todo], events)
+
+    def _parse(self, items: Sequence[tuple[Event, Delivery]]) -> list[_Parsed]:
+        return [
+            (
+                event,
+                delivery,
+                parse_webhook(
+                    event.payload.body,
+                    received_at=event.payload.received_at,
+                    allowed_numbers=self.allowed_numbers,
+                ),
+            )
+            for event, delivery in items
+            if isinstance(event, WebhookReceived)
+        ]
+
+
+def _first_claim(event: WebhookReceived, fresh: set[uuid.UUID]) -> bool:
+    """True once per freshly claimed event id (an id twice in one batch is handled once)."""
+    if event.event_id not in fresh:
+        return False
+    fresh.discard(event.event_id)
+    return True
 
 
 def build_events(
@@ -68,13 +112,15 @@ def build_events(
     fresh_messages: set[str],
     fresh_statuses: set[tuple[str, str]],
 ) -> list[Event]:
-    """The events of a parsed body, in body order, skipping what was emitted before."""
+    """The events of a parsed body, in body order, skipping what was emitted before.
+
+    Takes what it emits out of `fresh_messages` and `fresh_statuses`: a message repeated
+    later in this body, or in a later body of the same batch, is emitted once."""
     events: list[Event] = []
-    fresh_messages, fresh_statuses = set(fresh_messages), set(fresh_statuses)
     for message in parsed.messages:
         if message.message_id not in fresh_messages:
             continue
-        fresh_messages.discard(message.message_id)  # a repeat inside one body too
+        fresh_messages.discard(message.message_id)
         events.append(
             MessageReceived.create(
                 message,
@@ -110,14 +156,21 @@ def _raw_status(raw: dict[str, object], parsed: str) -> str:
     return value if isinstance(value, str) else parsed
 
 
-def _count(parsed: ParsedWebhook, events: list[Event]) -> None:
-    for kind, found, cls in (
-        ("message", len(parsed.messages), MessageReceived),
-        ("status", len(parsed.statuses), StatusReceived),
-    ):
-        emitted = sum(isinstance(e, cls) for e in events)
-        metrics.UPDATES.labels(kind, "emitted").inc(emitted)
-        metrics.UPDATES.labels(kind, "duplicate").inc(found - emitted)
-    metrics.UPDATES.labels("error", "emitted").inc(len(parsed.errors))
-    if parsed.ignored_fields:
-        log.info("ignored webhook fields: %s", ", ".join(parsed.ignored_fields))
+_MESSAGES_EMITTED = metrics.UPDATES.labels("message", "emitted")
+_MESSAGES_DUPLICATE = metrics.UPDATES.labels("message", "duplicate")
+_STATUSES_EMITTED = metrics.UPDATES.labels("status", "emitted")
+_STATUSES_DUPLICATE = metrics.UPDATES.labels("status", "duplicate")
+_ERRORS_EMITTED = metrics.UPDATES.labels("error", "emitted")
+
+
+def _count(parsed: Sequence[ParsedWebhook], events: list[Event]) -> None:
+    messages = sum(isinstance(e, MessageReceived) for e in events)
+    statuses = sum(isinstance(e, StatusReceived) for e in events)
+    _MESSAGES_EMITTED.inc(messages)
+    _MESSAGES_DUPLICATE.inc(sum(len(p.messages) for p in parsed) - messages)
+    _STATUSES_EMITTED.inc(statuses)
+    _STATUSES_DUPLICATE.inc(sum(len(p.statuses) for p in parsed) - statuses)
+    _ERRORS_EMITTED.inc(sum(len(p.errors) for p in parsed))
+    ignored = sorted({field for p in parsed for field in p.ignored_fields})
+    if ignored:
+        log.info("ignored webhook fields: %s", ", ".join(ignored))

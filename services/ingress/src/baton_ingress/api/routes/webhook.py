@@ -5,10 +5,10 @@ The POST path does the least possible work: signature, size, JSON, append the ra
 Concurrent requests share Redis round trips (`WebhookAppender`); each is still answered 200
 only once Redis has its entry.
 
-`POST /webhook` is a plain Starlette route (`router.add_route`), not a FastAPI endpoint: it
-takes the raw request and nothing else, so there is no dependency resolution, parameter
-validation or response serialisation to pay for on the hot path (it is therefore not in the
-OpenAPI document; the GET handshake is).
+`POST /webhook` is a bare ASGI app routed by Starlette (`WebhookEndpoint`), not a FastAPI
+endpoint: it reads the raw body from the ASGI channel and sends its answer itself, so there
+is no dependency resolution, validation, `Request`/`Response` object or serialisation to pay
+for on the hot path (it is therefore not in the OpenAPI document; the GET handshake is).
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ import json
 import logging
 import uuid
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baton_ingress import metrics
 from baton_ingress.api.deps import IngressContext, IngressDep
 from baton_ingress.signature import signature_matches
 from baton_shared.events import WebhookBody, WebhookReceived, utcnow
+from baton_shared.observability.http import ObservabilityMiddleware
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhook"])
@@ -42,25 +44,62 @@ def webhook_event_id(body: bytes) -> uuid.UUID:
     return uuid.uuid5(_BODY_NS, hashlib.sha256(body).hexdigest())
 
 
-def _refuse(outcome: str, reason: str) -> JSONResponse:
-    """The refusal for `outcome` (see `metrics.OUTCOME_STATUS`), counted."""
+_SIGNATURE_HEADER = SIGNATURE_HEADER.encode()
+_TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class _DisconnectedError(Exception):
+    """The client went away before its body arrived: there is no one to answer."""
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(send: Send, outcome: str, reason: str) -> None:
+    """Answer the refusal for `outcome` (see `metrics.OUTCOME_STATUS`), counted, as
+    `{"detail": reason}` (what FastAPI's `JSONResponse` would send)."""
     status = metrics.count_webhook(outcome)
-    return JSONResponse({"detail": reason}, status_code=status)
+    body = json.dumps({"detail": reason}, ensure_ascii=False, separators=(",", ":")).encode()
+    await _answer(send, status, body, _JSON_HEADERS)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
+def _headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The signature and content-length headers, in one scan (names are lower case in ASGI)."""
+    signature = length = None
+    for name, value in scope["headers"]:
+        if name == _SIGNATURE_HEADER:
+            signature = value.decode("latin-1")
+        elif name == b"content-length":
+            length = value.decode("latin-1")
+    return signature, length
+
+
+async def _read_limited(receive: Receive, declared: str | None, limit: int) -> bytes | None:
     """The raw body, or None as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _DisconnectedError
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _json_problem(text: str) -> str | None:
@@ -91,39 +130,82 @@ async def verify(
     return PlainTextResponse("verification failed", status_code=403)
 
 
-async def receive(request: Request) -> Response:
-    """Accept a signed webhook: 200 once its raw body is durably on `wa.webhooks`."""
-    ctx: IngressContext = request.app.state.ingress
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if not signature:
-        return _refuse("unsigned", "missing X-Hub-Signature-256 header")
-    body = await _read_limited(request, ctx.settings.max_body_bytes)
-    if body is None:
-        return _refuse("too_large", f"body larger than {ctx.settings.max_body_bytes} bytes")
-    if not signature_matches(body, signature, ctx.settings.app_secrets):
-        return _refuse("bad_signature", "X-Hub-Signature-256 does not match the body")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return _refuse("not_json", "body is not UTF-8 text")
-    problem = _json_problem(text)
-    if problem is not None:
-        return _refuse("not_json", problem)
-    event = WebhookReceived.create(
-        WebhookBody(body=text, signature=signature, received_at=utcnow()),
-        producer="ingress",
-        event_id=webhook_event_id(body),
-    )
-    try:
-        await asyncio.wait_for(
-            ctx.appender.append(event), timeout=ctx.settings.publish_timeout_seconds
+class WebhookEndpoint:
+    """`POST /webhook` as a bare ASGI app: 200 once the raw body is durably on `wa.webhooks`.
+
+    Not a `request -> response` function: Starlette would wrap it in a `Request`, an
+    exception-handling layer and a `Response` object per call, all measurable at thousands
+    of requests a second, and none needed to read one body and answer it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx: IngressContext = scope["app"].state.ingress
+        settings = ctx.settings
+        signature, declared = _headers(scope)
+        if not signature:
+            return await _refuse(send, "unsigned", "missing X-Hub-Signature-256 header")
+        try:
+            body = await _read_limited(receive, declared, settings.max_body_bytes)
+        except _DisconnectedError:
+            return None
+        if body is None:
+            return await _refuse(
+                send, "too_large", f"body larger than {settings.max_body_bytes} bytes"
+            )
+        if not signature_matches(body, signature, settings.app_secrets):
+            return await _refuse(
+                send, "bad_signature", "X-Hub-Signature-256 does not match the body"
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return await _refuse(send, "not_json", "body is not UTF-8 text")
+        problem = _json_problem(text)
+        if problem is not None:
+            return await _refuse(send, "not_json", problem)
+        event = WebhookReceived.create(
+            WebhookBody(body=text, signature=signature, received_at=utcnow()),
+            producer="ingress",
+            event_id=webhook_event_id(body),
         )
-    except (RedisError, OSError, TimeoutError) as exc:
-        # Not acknowledged, so WhatsApp retries: nothing answered 200 is ever lost.
-        log.warning("cannot append webhook to the stream: %s: %s", type(exc).__name__, exc)
-        return _refuse("unavailable", "temporarily unable to accept webhooks; retry later")
-    metrics.count_webhook("ok")
-    return PlainTextResponse("OK")
+        try:
+            async with asyncio.timeout(settings.publish_timeout_seconds):
+                await ctx.appender.append(event)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # Not acknowledged, so WhatsApp retries: nothing answered 200 is ever lost.
+            log.warning("cannot append webhook to the stream: %s: %s", type(exc).__name__, exc)
+            return await _refuse(
+                send, "unavailable", "temporarily unable to accept webhooks; retry later"
+            )
+        metrics.count_webhook("ok")
+        return await _answer(send, 200, b"OK", _TEXT_HEADERS)
 
 
-router.add_route("/webhook", receive, methods=["POST"], include_in_schema=False)
+# An ASGI app, not a function: Starlette routes to it as is (see `WebhookEndpoint`).
+router.add_route(
+    "/webhook",
+    WebhookEndpoint(),  # type: ignore[arg-type]
+    methods=["POST"],
+    include_in_schema=False,
+)
+_ROUTE = router.routes[-1]
+
+
+class WebhookFastPath:
+    """Middleware that hands `POST /webhook` to `WebhookEndpoint` directly, in its own
+    request span and latency metric (`ObservabilityMiddleware`, route `/webhook`).
+
+    Everything else goes down the app as usual. Skipped for the webhook: the layers inside
+    the user middleware (exception handlers, the per-request exit stack, the routers), which
+    cost about as much CPU as the endpoint itself and which it does not use. Still around it:
+    Starlette's `ServerErrorMiddleware` and FastAPI's outer layers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.webhook = ObservabilityMiddleware(_ROUTE.app)  # type: ignore[attr-defined]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/webhook" and scope["method"] == "POST":
+            scope["route"] = _ROUTE  # what the router would have set: the metric's label
+            await self.webhook(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
