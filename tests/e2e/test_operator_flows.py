@@ -325,3 +325,26 @@ async def test_live_feed_delivers_a_conversations_events_in_order(api: Api) -> N
 def _position(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq)
+
+
+async def test_a_customer_voice_note_is_downloaded_and_served(api: Api) -> None:
+    """Emulator → ingress → operator-api: the voice note is fetched at once and served whole."""
+    wa_id = new_wa_id()
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    sent = await api.client.post(
+        f"{api.wa}/_emulator/inbound", json={"from": wa_id, "type": "audio", "voice": True}
+    )
+    assert sent.json()["webhook_status"] == 200, sent.text
+
+    async def downloaded() -> dict[str, Any] | None:
+        if not await api.known(conversation_id):
+            return None
+        media = [m["media"] for m in await api.transcript(conversation_id) if m["media"]]
+        return media[0] if media and media[0]["status"] == "downloaded" else None
+
+    media = await wait_until(downloaded, timeout=30, what="the voice note downloaded")
+    assert media["voice"] is True
+    r = await api.client.get(f"{api.ops}{media['url']}", headers=ADMIN)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("audio/ogg")
+    assert r.content == f"emulated audio from {wa_id}".encode()

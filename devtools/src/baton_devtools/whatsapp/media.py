@@ -1,4 +1,5 @@
-"""In-memory media store: uploaded and customer-sent media, with short-lived signed URLs."""
+"""In-memory media store: uploaded and customer-sent media, with short-lived signed URLs, and
+the faults tests inject into media retrieval and downloads."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Literal, Self
 from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from baton_devtools.whatsapp.errors import GraphError
 
@@ -64,12 +69,65 @@ def check_upload(mime_type: str, size: int) -> None:
         raise GraphError(131053, f"File size {size} exceeds the limit for {base_type}.")
 
 
+class MediaFault(BaseModel):
+    """One injected media fault (`POST /_emulator/media/faults`), used by the next `count`
+    matching calls.
+
+    Attributes:
+        stage: `retrieve` (`GET /{media_id}`) or `download` (the signed URL).
+        media_id: only calls for this media id; any when None.
+        count: how many matching calls it applies to.
+        code: retrieve: answer this Graph error code (e.g. 131016, 4, 100).
+        expire_url: retrieve: answer normally with a URL that has already expired, as one
+            fetched more than five minutes ago (its download then gets 404).
+        http_status: download: answer this status (e.g. 500, 503, 429) instead of the file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Literal["retrieve", "download"]
+    media_id: str | None = None
+    count: int = Field(default=1, ge=1)
+    code: int | None = None
+    expire_url: bool = False
+    http_status: int | None = Field(default=None, ge=400, le=599)
+
+    @model_validator(mode="after")
+    def _needs_effect(self) -> Self:
+        if self.stage == "retrieve" and (self.code is None) == (not self.expire_url):
+            raise ValueError("a retrieve fault needs exactly one of `code` or `expire_url`")
+        if self.stage == "download" and (self.http_status is None or self.code or self.expire_url):
+            raise ValueError("a download fault needs `http_status` (and nothing else)")
+        return self
+
+
 class MediaStore:
-    """Media by id; download URLs are signed and expire like lookaside URLs do."""
+    """Media by id; download URLs are signed and expire like lookaside URLs do.
+
+    `downloads` counts successful downloads per media id (tests check nothing is fetched
+    twice)."""
 
     def __init__(self) -> None:
         self._items: dict[str, MediaItem] = {}
         self._key = secrets.token_bytes(32)
+        self.faults: list[tuple[MediaFault, int]] = []  # (fault, calls left)
+        self.downloads: Counter[str] = Counter()
+
+    def add_fault(self, fault: MediaFault) -> None:
+        """Activate `fault`."""
+        self.faults.append((fault, fault.count))
+
+    def take_fault(self, stage: str, media_id: str) -> MediaFault | None:
+        """Consume and return the first active fault matching this call, if any."""
+        for index, (fault, remaining) in enumerate(self.faults):
+            if fault.stage != stage or fault.media_id not in (None, media_id):
+                continue
+            if remaining <= 1:
+                del self.faults[index]
+            else:
+                self.faults[index] = (fault, remaining - 1)
+            return fault
+        return None
 
     def add(self, data: bytes, mime_type: str, phone_number_id: str) -> MediaItem:
         """Store bytes and return the new item with a fresh numeric id."""

@@ -1,20 +1,51 @@
-"""Media endpoints: upload, retrieve URL, download, delete."""
+"""Media endpoints: upload, retrieve URL, download, delete; and injected media faults."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from baton_devtools.whatsapp.deps import StateDep, bearer_token, graph_preamble
-from baton_devtools.whatsapp.errors import param_error, unknown_object
-from baton_devtools.whatsapp.media import check_upload
+from baton_devtools.whatsapp.errors import GraphError, param_error, unknown_object
+from baton_devtools.whatsapp.faults import DETAILS
+from baton_devtools.whatsapp.media import URL_TTL_SECONDS, MediaFault, check_upload
 from baton_devtools.whatsapp.multipart import parse_multipart
 
 DOWNLOAD_PATH = "/whatsapp_business/attachments/"
 download_router = APIRouter(tags=["media"])
 router = APIRouter(tags=["media"])
+FAULTS_PATH = "/_emulator/media/faults"
+UNKNOWN_OBJECT = 100
+
+
+@router.post(FAULTS_PATH, tags=["emulator"])
+async def add_media_fault(fault: MediaFault, state: StateDep) -> dict[str, Any]:
+    """Make the next matching media retrievals or downloads fail (or hand out expired URLs)."""
+    state.media.add_fault(fault)
+    return {"faults": _faults(state)}
+
+
+@router.get(FAULTS_PATH, tags=["emulator"])
+async def list_media_faults(state: StateDep) -> dict[str, Any]:
+    """Active media faults with their remaining counts."""
+    return {"faults": _faults(state)}
+
+
+@router.delete(FAULTS_PATH, tags=["emulator"])
+async def clear_media_faults(state: StateDep) -> dict[str, bool]:
+    """Remove every media fault."""
+    state.media.faults.clear()
+    return {"success": True}
+
+
+def _faults(state: StateDep) -> list[dict[str, Any]]:
+    return [
+        {**fault.model_dump(exclude_none=True), "remaining": remaining}
+        for fault, remaining in state.media.faults
+    ]
 
 
 @download_router.get(DOWNLOAD_PATH, response_model=None)
@@ -31,6 +62,10 @@ async def download_media(
     item = state.media.resolve_download(mid, ext, signature)
     if item is None:
         return PlainTextResponse("Not Found", status_code=404)
+    fault = state.media.take_fault("download", item.id)
+    if fault is not None and fault.http_status is not None:
+        return PlainTextResponse("Injected fault", status_code=fault.http_status)
+    state.media.downloads[item.id] += 1
     return Response(item.data, media_type=item.mime_type)
 
 
@@ -68,10 +103,17 @@ async def retrieve_media(
     item = state.media.get(media_id)
     if item is None:
         raise unknown_object(media_id, "get")
+    fault = state.media.take_fault("retrieve", media_id)
+    if fault is not None and fault.code == UNKNOWN_OBJECT:
+        raise unknown_object(media_id, "get")
+    if fault is not None and fault.code is not None:
+        raise GraphError(fault.code, DETAILS.get(fault.code, "Injected fault"))
+    # An expired URL, as one fetched more than five minutes before its download.
+    issued = time.time() - URL_TTL_SECONDS - 1 if fault is not None else None
     base = str(request.base_url).rstrip("/")
     return {
         "messaging_product": "whatsapp",
-        "url": f"{base}{DOWNLOAD_PATH}?{state.media.signed_query(item.id)}",
+        "url": f"{base}{DOWNLOAD_PATH}?{state.media.signed_query(item.id, issued)}",
         "mime_type": item.mime_type,
         "sha256": item.sha256,
         "file_size": len(item.data),

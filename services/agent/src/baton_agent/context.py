@@ -17,6 +17,7 @@ from baton_shared.streams.bus import Bus
 
 PRODUCER = "agent"
 
+
 @dataclass
 class AgentContext:
     """The agent's dependencies; `threads` is set at start (the checkpointer needs a loop).

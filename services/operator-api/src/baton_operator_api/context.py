@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from baton_operator_api.fencing import Fence
 from baton_operator_api.settings import OperatorApiSettings
@@ -20,11 +21,13 @@ class ServiceContext:
         runtime: database, bus and workers.
         settings: this service's settings.
         fence: the Redis fencing state writer.
+        media_wake: set when customer media was recorded, to wake this process's downloader.
     """
 
     runtime: Runtime
     settings: OperatorApiSettings
     fence: Fence
+    media_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def db(self) -> Database:

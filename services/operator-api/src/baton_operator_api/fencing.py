@@ -7,8 +7,6 @@ an older one, and the copy is re-synced from PostgreSQL at start and periodicall
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import select
@@ -82,29 +80,3 @@ async def resync(db: Database, fence: Fence) -> int:
             await fence.write(row.id, ControlState(Mode(row.mode), row.epoch, row.operator))
             seen += 1
     return seen
-
-
-class FenceResync:
-    """Worker that re-syncs the fencing hashes every `seconds` (heals a lost Redis write)."""
-
-    def __init__(self, db: Database, fence: Fence, seconds: float) -> None:
-        self.db = db
-        self.fence = fence
-        self.seconds = seconds
-        self.running = False
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Re-sync until `stop` is set; failures are logged and retried next period."""
-        self.running = True
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.seconds)
-                if stop.is_set():
-                    break
-                try:
-                    await resync(self.db, self.fence)
-                except Exception:
-                    log.exception("fencing re-sync failed; retrying in %ss", self.seconds)
-        finally:
-            self.running = False

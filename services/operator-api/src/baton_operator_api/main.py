@@ -9,16 +9,18 @@ import sys
 from fastapi import FastAPI
 
 from baton_operator_api import consumer, errors
-from baton_operator_api.api.routes import control, conversations, events, operators, stats
+from baton_operator_api.api.routes import control, conversations, events, media, operators, stats
 from baton_operator_api.auth import Role
 from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.db.models import SCHEMA
-from baton_operator_api.fencing import Fence, FenceResync, resync
+from baton_operator_api.fencing import Fence, resync
 from baton_operator_api.limits import BodyLimit
+from baton_operator_api.media.worker import MediaDownloader
 from baton_operator_api.settings import OperatorApiSettings
 from baton_shared.cli import load_settings, run_cli
 from baton_shared.db import Database
+from baton_shared.periodic import Periodic
 from baton_shared.runtime import Runtime, build_app
 
 SERVICE = "operator-api"
@@ -29,7 +31,12 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
     runtime = Runtime(SERVICE, settings, SCHEMA)
     ctx = ServiceContext(runtime, settings, Fence(runtime.bus))
     consumer.register(ctx)
-    runtime.workers.append(FenceResync(runtime.db, ctx.fence, settings.fence_resync_seconds))
+    runtime.workers.append(  # heals a lost Redis write of a fencing hash
+        Periodic(
+            "FenceResync", settings.fence_resync_seconds, lambda: resync(runtime.db, ctx.fence)
+        )
+    )
+    runtime.workers.append(MediaDownloader(runtime.db, settings, ctx.media_wake))
 
     async def start() -> None:
         if settings.bootstrap_admin_token:
@@ -44,6 +51,7 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
         routers=[
             control.router,
             conversations.router,
+            media.router,
             events.router,
             stats.router,
             operators.router,

@@ -1,4 +1,4 @@
-"""Settings of the operator-api: port, bootstrap admin token, limits."""
+"""Settings of the operator-api: port, bootstrap admin token, limits, media downloads."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ class OperatorApiSettings(BaseServiceSettings):
         fence_resync_seconds: how often the Redis fencing hashes are re-synced from PostgreSQL.
         max_body_bytes: request bodies larger than this are refused with 413.
         window_hours: the customer-service window for free-form operator messages.
+        wa_graph_url: base URL of the Graph API, or of the emulator (`WA_GRAPH_URL`).
+        wa_api_version: Graph API version in every request path (`WA_API_VERSION`).
+        wa_access_token: bearer token of the business (`WA_ACCESS_TOKEN`), a secret: media
+            lookups and downloads need it.
+        wa_http_timeout: seconds a Graph call or a download waits for the next bytes.
+        media_max_bytes: customer media larger than this is refused (download `failed`);
+            WhatsApp's own inbound limit is 100 MB (`OPERATOR_API_MEDIA_MAX_BYTES`).
+        media_concurrency: downloads one replica runs at once (`OPERATOR_API_MEDIA_CONCURRENCY`).
+        media_max_attempts: tries before a transiently failing download is marked `failed`.
+        media_retry_base_seconds: first backoff delay; doubles per attempt, with jitter.
+        media_retry_max_seconds: longest backoff delay.
+        media_lease_seconds: a claimed download not finished in this time is claimed again
+            (its worker died); a late finish by the first worker is then discarded.
+        media_poll_seconds: how often an idle worker looks for due downloads (new customer
+            media wakes the worker of the replica that recorded it at once).
     """
 
     port: int = Field(8081, validation_alias="OPERATOR_API_PORT", ge=0, le=65535)
@@ -28,7 +43,32 @@ class OperatorApiSettings(BaseServiceSettings):
     )
     max_body_bytes: int = Field(65_536, validation_alias="OPERATOR_API_MAX_BODY_BYTES", ge=1024)
     window_hours: int = Field(24, ge=1)
+    wa_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://")
+    wa_api_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$")
+    wa_access_token: str = ""
+    wa_http_timeout: float = Field(20.0, gt=0)
+    media_max_bytes: int = Field(
+        100 * 1024 * 1024, validation_alias="OPERATOR_API_MEDIA_MAX_BYTES", ge=1024
+    )
+    media_concurrency: int = Field(
+        4, validation_alias="OPERATOR_API_MEDIA_CONCURRENCY", ge=1, le=64
+    )
+    media_max_attempts: int = Field(
+        8, validation_alias="OPERATOR_API_MEDIA_MAX_ATTEMPTS", ge=1, le=50
+    )
+    media_retry_base_seconds: float = Field(
+        2.0, validation_alias="OPERATOR_API_MEDIA_RETRY_BASE_SECONDS", ge=0
+    )
+    media_retry_max_seconds: float = Field(
+        300.0, validation_alias="OPERATOR_API_MEDIA_RETRY_MAX_SECONDS", ge=0
+    )
+    media_lease_seconds: float = Field(
+        300.0, validation_alias="OPERATOR_API_MEDIA_LEASE_SECONDS", gt=0
+    )
+    media_poll_seconds: float = Field(1.0, validation_alias="OPERATOR_API_MEDIA_POLL_SECONDS", gt=0)
 
     def secret_fields(self) -> tuple[str, ...]:
-        """The bootstrap token is a secret, checked only when it is set."""
-        return ("bootstrap_admin_token",) if self.bootstrap_admin_token else ()
+        """The access token must be real outside development (as in the sender); the
+        bootstrap token is checked only when it is set."""
+        bootstrap = ("bootstrap_admin_token",) if self.bootstrap_admin_token else ()
+        return ("wa_access_token", *bootstrap)

@@ -162,6 +162,21 @@ class ConversationPage(BaseModel):
     items: list[ConversationOut]
 
 
+class MediaOut(BaseModel):
+    """A customer's attachment and its download: fetch the bytes from `url` once `status` is
+    `downloaded`; `failed` is final and `reason` says why."""
+
+    id: str = Field(description="WhatsApp media id")
+    type: str = Field(description="image, audio, video, document or sticker")
+    voice: bool = Field(description="a recorded voice note")
+    status: Literal["pending", "downloading", "downloaded", "failed"]
+    reason: str | None = Field(description="why the last try failed, or why it is `failed`")
+    mime_type: str | None
+    filename: str | None
+    size: int | None = Field(description="bytes, once downloaded")
+    url: str = Field(description="path of `GET /api/v1/media/{media_id}`")
+
+
 class MessageOut(BaseModel):
     """One message of a transcript."""
 
@@ -178,6 +193,25 @@ class MessageOut(BaseModel):
     wa_message_id: str | None
     command_id: str | None
     occurred_at: datetime
+    media: MediaOut | None = Field(None, description="the customer's attachment, if any")
+
+    @classmethod
+    def from_row(cls, row: Any) -> MessageOut:
+        """A transcript row (`transcript.page`) with its media columns."""
+        out = cls.model_validate(row)
+        if row.media_id is not None and row.media_status is not None:
+            out.media = MediaOut(
+                id=row.media_id,
+                type=row.media_kind,
+                voice=row.media_voice,
+                status=row.media_status,
+                reason=row.media_reason,
+                mime_type=row.media_mime_type,
+                filename=row.media_filename,
+                size=row.media_size,
+                url=f"/api/v1/media/{row.media_id}",
+            )
+        return out
 
 
 class MessagePage(BaseModel):

@@ -1,5 +1,5 @@
 """Tables of the `operator` schema: operators and tokens, conversation control state, the
-transcript read model and the audit log."""
+transcript read model, customer media and the audit log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -78,6 +80,7 @@ messages = Table(
     Column("reason", Text, nullable=True),
     Column("operator", String(100), nullable=True),
     Column("latency_ms", BigInteger, nullable=True),
+    Column("media_id", String(256), nullable=True),  # customer media, see `media`
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_messages_conversation", "conversation_id", "id"),
@@ -93,6 +96,34 @@ messages = Table(
         unique=True,
         postgresql_where=text("direction = 'out'"),
     ),
+)
+
+# Customer media: recorded `pending` with its message, downloaded by `media.worker`. Status:
+# pending -> downloading (claimed until `due_at`) -> downloaded | failed; `pending` again
+# (with a later `due_at`) after a transient failure.
+media = Table(
+    "media",
+    metadata,
+    Column("media_id", String(256), primary_key=True),
+    Column("conversation_id", String(64), nullable=False),
+    Column("wa_message_id", String(256), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("voice", Boolean, nullable=False, server_default=text("false")),
+    Column("mime_type", String(255), nullable=True),
+    Column("filename", String(255), nullable=True),
+    Column("webhook_sha256", String(100), nullable=True),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("due_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("claim_id", UUID(as_uuid=True), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("content", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("downloaded_at", DateTime(timezone=True), nullable=True),
+    Index("ix_media_due", "due_at", postgresql_where=text("status IN ('pending', 'downloading')")),
 )
 
 audit_log = Table(

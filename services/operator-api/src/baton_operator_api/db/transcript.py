@@ -9,6 +9,7 @@ from sqlalchemy import Row, case, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baton_operator_api.db.models import media as md
 from baton_operator_api.db.models import messages as m
 
 # The partial unique indexes' predicates, as SQL literals: with a bound parameter, PostgreSQL
@@ -16,6 +17,16 @@ from baton_operator_api.db.models import messages as m
 # to its generic plan (after five executions), and every upsert then fails.
 INBOUND = m.c.direction == literal_column("'in'")
 OUTBOUND = m.c.direction == literal_column("'out'")
+
+MEDIA_COLUMNS = (
+    md.c.kind.label("media_kind"),
+    md.c.status.label("media_status"),
+    md.c.reason.label("media_reason"),
+    md.c.mime_type.label("media_mime_type"),
+    md.c.filename.label("media_filename"),
+    md.c.voice.label("media_voice"),
+    md.c.size.label("media_size"),
+)
 
 # Delivery status only moves forward; failed and suppressed are final.
 STATUS_RANK = {"requested": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "suppressed": 4}
@@ -29,6 +40,7 @@ async def add_inbound(
     kind: str,
     text: str | None,
     at: datetime,
+    media_id: str | None = None,
 ) -> bool:
     """Record a customer message once per WhatsApp id; False when it was already there."""
     stmt = (
@@ -42,6 +54,7 @@ async def add_inbound(
             wa_message_id=wa_message_id,
             status="received",
             occurred_at=at,
+            media_id=media_id,
         )
         .on_conflict_do_nothing(index_elements=[m.c.wa_message_id], index_where=INBOUND)
         .returning(m.c.id)
@@ -105,9 +118,11 @@ async def upsert_outbound(
 async def page(
     session: AsyncSession, conversation_id: str, *, after: int, limit: int
 ) -> list[Row[Any]]:
-    """Messages of a conversation after message id `after`, oldest first."""
+    """Messages of a conversation after message id `after`, oldest first, each with its
+    media's download state (`media_status`, `media_*` columns; None without media)."""
     query = (
-        select(m)
+        select(m, *MEDIA_COLUMNS)
+        .select_from(m.outerjoin(md, md.c.media_id == m.c.media_id))
         .where(m.c.conversation_id == conversation_id, m.c.id > after)
         .order_by(m.c.id)
         .limit(limit)

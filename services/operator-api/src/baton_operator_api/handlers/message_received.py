@@ -1,15 +1,29 @@
-"""`inbound.message_received`: the transcript, the queue, the 24-hour window, and reopening
-resolved conversations."""
+"""`inbound.message_received`: the transcript, the queue, the 24-hour window, reopening
+resolved conversations, and recording customer media for download."""
 
 from __future__ import annotations
 
 from baton_operator_api import control
 from baton_operator_api.context import ServiceContext
-from baton_operator_api.db import repo, transcript
+from baton_operator_api.db import media, repo, transcript
 from baton_shared.db import claim_inbox
-from baton_shared.events import MessageReceived, conversation_id_for
+from baton_shared.events import InboundMessage, MessageReceived, MessageType, conversation_id_for
 
 CONSUMER = "operator-api.inbound"
+MEDIA_TYPES = frozenset(
+    {
+        MessageType.IMAGE,
+        MessageType.AUDIO,
+        MessageType.VIDEO,
+        MessageType.DOCUMENT,
+        MessageType.STICKER,
+    }
+)
+
+
+def media_id_of(msg: InboundMessage) -> str | None:
+    """The media id of a customer's image, audio (voice notes too), video, document or sticker."""
+    return msg.media.id if msg.media is not None and msg.type in MEDIA_TYPES else None
 
 
 async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
@@ -18,9 +32,11 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
     conversation_id = event.conversation_id or conversation_id_for(
         msg.phone_number_id, msg.customer_id
     )
+    media_id = media_id_of(msg)
     async with ctx.db.session() as session:
         if not await claim_inbox(session, CONSUMER, event.event_id):
             row = await repo.get(session, conversation_id)
+            media_id = None
         else:
             await repo.note_inbound(
                 session,
@@ -37,7 +53,20 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
                 kind=msg.type.value,
                 text=msg.text,
                 at=msg.timestamp,
+                media_id=media_id,
             )
+            if media_id is not None and msg.media is not None:
+                await media.add_pending(
+                    session,
+                    media_id=media_id,
+                    conversation_id=conversation_id,
+                    wa_message_id=msg.message_id,
+                    kind=msg.type.value,
+                    voice=msg.media.voice,
+                    mime_type=msg.media.mime_type,
+                    filename=msg.media.filename,
+                    webhook_sha256=msg.media.sha256,
+                )
             row = await repo.lock(session, conversation_id)
             assert row is not None
             reopened = control.decide_reopen(repo.state_of(row))
@@ -45,5 +74,7 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
                 reason = "reopened: the customer wrote again"
                 await repo.save_control(session, conversation_id, reopened, reason=reason)
                 row = await repo.get(session, conversation_id)
+    if media_id is not None:
+        ctx.media_wake.set()
     if row is not None and row.epoch > 0:
         await ctx.fence.write(conversation_id, repo.state_of(row))

@@ -67,11 +67,12 @@ async def get_messages(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessagePage:
-    """The transcript, oldest first, with each outbound message's delivery status."""
+    """The transcript, oldest first, with each outbound message's delivery status and each
+    customer attachment's download status and URL."""
     if await repo.get(session, conversation_id) is None:
         raise NotFoundError(f"no conversation {conversation_id}")
     rows = await transcript.page(session, conversation_id, after=after, limit=limit)
-    items = [MessageOut.model_validate(r) for r in rows]
+    items = [MessageOut.from_row(r) for r in rows]
     return MessagePage(items=items, next_after=items[-1].id if len(items) == limit else None)
 
 

@@ -1,0 +1,1 @@
+"""Customer media: fetched from the Graph API at once, stored, served to operators."""
