@@ -137,23 +137,24 @@ async def test_lost_redis_state_is_rebuilt_from_postgresql(
     assert await replica.texts(in_flight) == [["m1"], ["m2"]]  # stuck turn timed out
 
 
-async def test_a_writer_waiting_for_the_lock_sees_what_the_holder_committed(
+async def test_a_release_waiting_for_the_lock_sees_what_the_holder_committed(
     make_replica, conv, clock
 ) -> None:
-    # m1 is pending. Writer A holds the conversation's lock and records m3; writer B records
-    # m2 and waits for the lock. Neither alone sees three messages, but B, once it has the
-    # lock, must read A's commit and close the full burst (max 3) now, not at quiet time.
+    # m1 and m2 are pending (max 3). A writer holds the conversation's lock and records m3;
+    # a release waits for the lock meanwhile. Once it has the lock it must read the holder's
+    # commit and close the full burst now, not at quiet time (a statement that waited for a
+    # row lock keeps its old snapshot: the arrivals must be read by a later statement).
     replica = make_replica(quiet=100, max_messages=3)
     await replica.on_message(conv.message(1))
-    holder = replica.ctx.db.sessions()
-    async with holder as session, session.begin():
+    await replica.on_message(conv.message(2))
+    async with replica.ctx.db.sessions() as session, session.begin():
         await session.execute(
             text("SELECT 1 FROM conversations WHERE conversation_id = :c FOR UPDATE"),
             {"c": conv.id},
         )
-        writer_b = asyncio.create_task(replica.on_message(conv.message(2)))
+        waiting = asyncio.create_task(release(replica.ctx, conv.id))
 
-        async def b_waits_for_the_lock() -> bool:
+        async def release_waits_for_the_lock() -> bool:
             async with replica.ctx.db.sessions() as probe:
                 waiting = await probe.scalar(
                     text(
@@ -163,11 +164,11 @@ async def test_a_writer_waiting_for_the_lock_sees_what_the_holder_committed(
                 )
             return bool(waiting)
 
-        await wait_until(b_waits_for_the_lock, timeout=10)
+        await wait_until(release_waits_for_the_lock, timeout=10)
         await repo.record_messages(
             session, [(conv.message(3), conv.id)], datetime.fromtimestamp(clock(), UTC)
         )
-    await asyncio.wait_for(writer_b, timeout=10)
+    await asyncio.wait_for(waiting, timeout=10)
     [turn] = await replica.released(conv)
     assert turn.payload.closed_by.value == "max_messages"
     assert sorted(m.text for m in turn.payload.messages) == ["m1", "m2", "m3"]

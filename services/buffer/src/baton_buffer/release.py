@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baton_buffer import metrics
 from baton_buffer.context import PRODUCER, BufferContext
 from baton_buffer.db import repo
-from baton_buffer.rules import Closing, closing
+from baton_buffer.rules import Closing, closing, next_check
 from baton_shared.db import add_to_outbox
 from baton_shared.events import (
     Turn,
@@ -52,6 +52,36 @@ async def release_many(
         released = await release_due(session, ctx, conversation_ids)
     released.committed(ctx)
     return released.next_at
+
+
+async def release_or_schedule(ctx: BufferContext, conversation_ids: Sequence[str]) -> None:
+    """After a writer's commit: release the bursts of these conversations that are due now,
+    and set the timers of the others.
+
+    The states are read without locks (a row lock per recorded message cost PostgreSQL more
+    than the rest of recording it); only the conversations due now are locked, by
+    `release_many`, which decides again under the lock. Read after the commit, so the last
+    writer of a conversation sees every earlier commit; an earlier writer can only leave an
+    earlier (harmless) deadline, as timers only move earlier."""
+    if not conversation_ids:
+        return
+    async with ctx.db.sessions() as session:
+        states = await repo.schedule_states(session, conversation_ids)
+    now = ctx.clock()
+    deadlines: dict[str, float] = {}
+    due: list[str] = []
+    for conversation_id, state in states.items():
+        at = next_check(ctx.rules, state.in_flight_since, state.arrivals)
+        if at is None:
+            continue
+        if at <= now:
+            due.append(conversation_id)
+        else:
+            deadlines[conversation_id] = at
+    if due:
+        released = await release_many(ctx, due)
+        deadlines.update({c: at for c, at in released.items() if at is not None})
+    await ctx.timers.schedule_many(deadlines)
 
 
 @dataclass

@@ -39,6 +39,17 @@ _INSERT_MESSAGES = text(
     "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 
+# Read without locks, after the writer's commit: the last writer of a conversation sees every
+# earlier commit (see `release.release_or_schedule`).
+_SCHEDULE_STATES = text(
+    "SELECT c.conversation_id, c.in_flight_since, p.arrivals "
+    "FROM conversations c LEFT JOIN LATERAL ("
+    "SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals "
+    "FROM messages m "
+    "WHERE m.conversation_id = c.conversation_id AND m.turn_id IS NULL) p ON true "
+    "WHERE c.conversation_id = ANY(CAST(:ids AS text[]))"
+)
+
 _LOCK_CONVERSATIONS = text(
     "SELECT conversation_id, phone_number_id, customer_id, last_sequence, in_flight_turn_id, "
     "in_flight_since FROM conversations "
@@ -173,6 +184,16 @@ async def record_messages(
         },
     )
     return set(inserted.scalars())
+
+
+async def schedule_states(
+    session: AsyncSession, conversation_ids: Sequence[str]
+) -> dict[str, ScheduleState]:
+    """The in-flight turn and pending arrivals of each of these conversations (known ones)."""
+    if not conversation_ids:
+        return {}
+    rows = await session.execute(_SCHEDULE_STATES, {"ids": sorted(set(conversation_ids))})
+    return {row.conversation_id: _state(row) for row in rows}
 
 
 async def open_schedule_states(session: AsyncSession) -> dict[str, ScheduleState]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from baton_buffer import metrics
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
-from baton_buffer.release import release_due
+from baton_buffer.release import release_or_schedule
 from baton_shared.events import Event, MessageReceived, conversation_id_for
 from baton_shared.streams.batch import BatchHandler
 from baton_shared.streams.consumer import Delivery, Handler
@@ -21,8 +21,8 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
     """The `wa.inbound` handler of a read batch, bound to `ctx`."""
 
     async def handle_batch(events: Sequence[Event]) -> None:
-        """Record customer messages (once per WhatsApp id), in stream order, and release
-        the bursts that are due already, in one transaction; then schedule the others."""
+        """Record customer messages (once per WhatsApp id), in stream order, in one
+        transaction; then release the bursts due already and schedule the others."""
         items = [
             (
                 event,
@@ -37,8 +37,6 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
         arrived_at = datetime.fromtimestamp(ctx.clock(), UTC)
         async with ctx.db.session() as session:
             recorded = await repo.record_messages(session, items, arrived_at)
-            released = await release_due(session, ctx, [c for _, c in items])
-        released.committed(ctx)
         duplicates = [(e, c) for e, c in items if e.payload.message_id not in recorded]
         metrics.MESSAGES.labels("recorded").inc(len(items) - len(duplicates))
         metrics.MESSAGES.labels("duplicate").inc(len(duplicates))
@@ -50,7 +48,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
             )
         # Even for a duplicate: a crash after the commit above and before this line must not
         # leave a recorded message without a timer, and scheduling is idempotent.
-        await ctx.timers.schedule_many(released.deadlines())
+        await release_or_schedule(ctx, [conversation_id for _, conversation_id in items])
 
     return handle_batch
 
