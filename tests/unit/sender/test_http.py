@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from baton_sender.whatsapp.client import WhatsAppClient
+from baton_sender.whatsapp.client import PROXY_VARIABLES, WhatsAppClient, choose_http_client
 from baton_sender.whatsapp.errors import NetworkError, WhatsAppError
 from baton_sender.whatsapp.http import Http11Pool, HttpProtocolError, _parse
 
@@ -82,23 +82,25 @@ async def serve() -> AsyncIterator[Serve]:
         await server.wait_closed()
 
 
-async def test_keep_alive_request_shape_and_reuse(serve: Serve) -> None:
+@pytest.mark.parametrize("kind", ["lean", "httpx"])
+async def test_keep_alive_request_shape_and_reuse(serve: Serve, kind: str) -> None:
     server = Server(lambda _: fixed(200, OK))
-    client = WhatsAppClient(await serve(server), "v21.0", "tok")
+    client = WhatsAppClient(await serve(server), "v21.0", "tok", http_client=kind)  # type: ignore[arg-type]
+    assert client.http_client == kind
     for _ in range(3):
         assert await client.send("123", {"text": {"body": "héllo"}}) == "wamid.1"
     await client.aclose()
     assert server.connections == 1
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    assert lines[0] == "POST /v21.0/123/messages HTTP/1.1"
-    assert "Authorization: Bearer tok" in lines
-    assert "Content-Type: application/json" in lines
+    lines = head.decode().lower().split("\r\n")
+    assert lines[0] == "post /v21.0/123/messages http/1.1"
+    assert "authorization: bearer tok" in lines
+    assert "content-type: application/json" in lines
     assert body.decode() == '{"text":{"body":"héllo"}}'
 
 
-@pytest.mark.parametrize("trickle", [False, True])
-async def test_chunked_gzip_and_error_answers(serve: Serve, trickle: bool) -> None:
+@pytest.mark.parametrize(("trickle", "kind"), [(False, "lean"), (True, "lean"), (True, "httpx")])
+async def test_chunked_gzip_and_error_answers(serve: Serve, trickle: bool, kind: str) -> None:
     error = b'{"error":{"code":131026,"message":"(#131026) Message undeliverable"}}'
     answers = iter(
         [
@@ -110,7 +112,7 @@ async def test_chunked_gzip_and_error_answers(serve: Serve, trickle: bool) -> No
         ]
     )
     server = Server(lambda _: next(answers), trickle=trickle)
-    client = WhatsAppClient(await serve(server), "v21.0", "tok")
+    client = WhatsAppClient(await serve(server), "v21.0", "tok", http_client=kind)  # type: ignore[arg-type]
     assert await client.send("1", {}) == "wamid.1"
     assert await client.send("1", {}) == "wamid.1"
     with pytest.raises(WhatsAppError) as refused:
@@ -168,3 +170,23 @@ def test_parse_answers_without_length_and_bad_ones() -> None:
 def test_pool_refuses_other_schemes() -> None:
     with pytest.raises(ValueError, match="http"):
         Http11Pool("ftp://x", {}, max_connections=1, timeout=1)
+
+
+def test_a_configured_proxy_selects_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert choose_http_client("auto") == "lean"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert choose_http_client("auto") == "httpx"
+    assert choose_http_client("lean") == "lean"
+
+
+async def test_httpx_transport_reports_network_errors() -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    gone = WhatsAppClient(f"http://127.0.0.1:{port}", "v21.0", "tok", http_client="httpx")
+    with pytest.raises(NetworkError):
+        await gone.send("1", {})
+    await gone.aclose()

@@ -45,6 +45,7 @@ class SenderContext:
             settings.wa_access_token,
             timeout=settings.wa_http_timeout,
             max_connections=max(10, settings.dispatch_concurrency),
+            http_client=settings.wa_http_client,
         )
         limiter = RateLimiter(
             bus,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from baton_shared.settings import BaseServiceSettings
@@ -16,6 +18,9 @@ class SenderSettings(BaseServiceSettings):
         wa_api_version: Graph API version in every request path (`WA_API_VERSION`).
         wa_access_token: bearer token of the business (`WA_ACCESS_TOKEN`), a secret.
         wa_http_timeout: seconds before a Graph call gives up.
+        wa_http_client: `lean` (a keep-alive HTTP/1.1 pool, the fastest), `httpx` (honours
+            proxy settings), or `auto`: httpx when `HTTPS_PROXY`/`ALL_PROXY` is set, else lean
+            (`WA_HTTP_CLIENT`).
         wa_rate_limit_mps: messages per second per business number (WhatsApp: 80 to 1,000).
         customer_rate_per_minute: sustained messages per minute to one customer (pair rate).
         customer_burst: messages one customer may get in a burst before pacing starts.
@@ -37,6 +42,7 @@ class SenderSettings(BaseServiceSettings):
     wa_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
     wa_access_token: str = ""
     wa_http_timeout: float = Field(default=20.0, gt=0)
+    wa_http_client: Literal["auto", "lean", "httpx"] = "auto"
     wa_rate_limit_mps: int = Field(default=80, ge=1, le=1000)
     customer_rate_per_minute: float = Field(default=10.0, gt=0)
     customer_burst: int = Field(default=10, ge=1, le=45)

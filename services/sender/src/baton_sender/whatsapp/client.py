@@ -3,15 +3,67 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from typing import Any, Literal, Protocol
+
+import httpx
 
 from baton_sender.whatsapp.errors import NetworkError, WhatsAppError
 from baton_sender.whatsapp.http import Http11Pool, HttpProtocolError
 
+HttpClientKind = Literal["auto", "lean", "httpx"]
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+class Transport(Protocol):
+    """Posts JSON to the Graph API's origin; raises `OSError`, `TimeoutError`,
+    `HttpProtocolError` or `httpx.TransportError` when no whole answer came."""
+
+    async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpxTransport:
+    """The same calls through httpx, which honours `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`):
+    for deployments that reach the Graph API through a proxy. About 0.6 ms more CPU per call
+    than `Http11Pool`, so one replica sends fewer messages per second."""
+
+    def __init__(
+        self, base_url: str, headers: dict[str, str], *, max_connections: int, timeout: float
+    ) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST `body` (JSON) to `path`; returns (status, body)."""
+        response = await self.client.post(
+            path, content=body, headers={"Content-Type": "application/json"}
+        )
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self.client.aclose()
+
+
+def choose_http_client(kind: HttpClientKind) -> Literal["lean", "httpx"]:
+    """`auto`: httpx when a proxy is configured in the environment, else the lean pool."""
+    if kind != "auto":
+        return kind
+    return "httpx" if any(os.environ.get(name) for name in PROXY_VARIABLES) else "lean"
+
 
 class WhatsAppClient:
     """Sends message bodies to `{graph_url}/{version}/{phone_number_id}/messages` over up to
-    `max_connections` keep-alive connections (`http.Http11Pool`)."""
+    `max_connections` keep-alive connections: the lean pool (`http.Http11Pool`), or httpx
+    (`HttpxTransport`) when asked for or when a proxy is configured (`choose_http_client`)."""
 
     def __init__(
         self,
@@ -21,13 +73,14 @@ class WhatsAppClient:
         *,
         timeout: float = 20.0,
         max_connections: int = 100,
+        http_client: HttpClientKind = "auto",
     ) -> None:
         self.api_version = api_version
-        self.pool = Http11Pool(
-            graph_url,
-            {"Authorization": f"Bearer {access_token}", "User-Agent": "baton-sender"},
-            max_connections=max_connections,
-            timeout=timeout,
+        headers = {"Authorization": f"Bearer {access_token}", "User-Agent": "baton-sender"}
+        self.http_client = choose_http_client(http_client)
+        transport = Http11Pool if self.http_client == "lean" else HttpxTransport
+        self.pool: Transport = transport(
+            graph_url, headers, max_connections=max_connections, timeout=timeout
         )
 
     async def send(self, phone_number_id: str, body: dict[str, Any]) -> str | None:
@@ -39,7 +92,7 @@ class WhatsAppClient:
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         try:
             status, content = await self.pool.post_json(path, payload)
-        except (OSError, TimeoutError, HttpProtocolError) as exc:
+        except (OSError, TimeoutError, HttpProtocolError, httpx.TransportError) as exc:
             raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
         try:
             data: Any = json.loads(content)
