@@ -48,3 +48,9 @@ async def test_trimmer_keeps_what_any_group_still_needs(bus: Bus) -> None:
     await bus.redis.xreadgroup("slow", "c", {key: ">"})  # delivered, not acknowledged
     assert await trimmer.trim_once() == 2
     assert [e for e, _ in await bus.redis.xrange(key)] == ids[3:]
+
+
+async def test_a_stream_nothing_was_appended_to_is_left_alone(bus: Bus) -> None:
+    trimmer = AckTrimmer(bus, [STREAM])
+    assert await trimmer.floor(STREAM) is None  # no key yet: no error, nothing to trim
+    assert await trimmer.trim_once() == 0

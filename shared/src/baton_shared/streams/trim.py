@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from baton_shared.streams.bus import Bus
 
@@ -36,7 +36,12 @@ class AckTrimmer:
     async def floor(self, stream: str) -> str | None:
         """The lowest entry id some group still needs, or None when nothing may be trimmed."""
         key = self.bus.key(stream)
-        groups = await self.bus.redis.xinfo_groups(key)
+        try:
+            groups = await self.bus.redis.xinfo_groups(key)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return None  # nothing appended yet: nothing to trim
+            raise
         if not groups:
             return None  # no consumer yet: keep everything
         needed: list[str] = []
