@@ -1,13 +1,45 @@
-"""Serving an ASGI app on a free port in a background thread, for tests and benchmarks."""
+"""Serving an ASGI app on a free port, for tests and benchmarks: in a background thread
+(`ServerThread`) or in the running event loop (`serving`)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
 
 import uvicorn
+
+from baton_shared.testing import wait_until
+
+
+@asynccontextmanager
+async def serving(
+    app: Any, *, lifespan: Literal["on", "off"] = "on", start_timeout: float = 10.0
+) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free 127.0.0.1 port in this event loop; yields its URL
+    once it listens, and stops the server after the block."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan=lifespan)
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        if task.done():
+            task.result()  # raises why the server could not start
+            raise RuntimeError("the server stopped before it listened")
+        return bool(server.started)
+
+    await wait_until(started, timeout=start_timeout, what="server listening")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 class ServerThread:

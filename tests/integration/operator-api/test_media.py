@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from baton_devtools.serving import serving
 from baton_devtools.whatsapp.app import create_app as create_emulator
 from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.state import WaState
@@ -74,21 +74,8 @@ async def emulator() -> AsyncIterator[Emulator]:
     )
     app: FastAPI = create_emulator(settings)
     app.state.emulator.config = app.state.emulator.config.model_copy(update={"statuses": []})
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await wait_until(started, what="emulator listening")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
         yield Emulator(url, app.state.emulator, http)
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture

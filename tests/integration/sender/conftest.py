@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -12,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from baton_devtools.serving import serving
 from baton_devtools.whatsapp.app import create_app as create_emulator
 from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.state import WaState
@@ -37,7 +36,6 @@ from baton_shared.events import (
 )
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
-from baton_shared.testing import wait_until
 
 TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "420123456789012"
@@ -70,21 +68,8 @@ async def emulator() -> AsyncIterator[Emulator]:
     )
     app: FastAPI = create_emulator(settings)
     app.state.emulator.config = app.state.emulator.config.model_copy(update={"statuses": []})
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await wait_until(started, what="emulator listening")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
         yield Emulator(url, app.state.emulator, http)
-    server.should_exit = True
-    await task
 
 
 def new_customer() -> str:
