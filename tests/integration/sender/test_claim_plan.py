@@ -18,13 +18,18 @@ from baton_shared.db import Database
 
 pytestmark = pytest.mark.integration
 
-ROWS = """
+# `total` messages to `customers` customers served round-robin, the first `sent` sent, the
+# rest queued.
+QUEUE_ROWS = text("""
 INSERT INTO messages (command_id, phone_number_id, recipient, conversation_id, author, kind,
                       command, request_event, status)
-SELECT 'plan-' || n, 'plan-number', 'c' || (n % 800), 'x', 'operator', 'text', '{}', '',
-       CASE WHEN n < 1000 THEN 'sent' ELSE 'queued' END
-FROM generate_series(0, 2999) AS n
-"""
+SELECT :name || '-' || n, :name || '-number', 'c' || (n % :customers), 'x', 'operator', 'text',
+       '{}', '', CASE WHEN n < :sent THEN 'sent' ELSE 'queued' END
+FROM generate_series(0, :total - 1) AS n
+""")
+
+
+ROWS = {"name": "plan", "customers": 800, "sent": 1000, "total": 3000}
 
 
 async def test_claim_planned_on_an_empty_table_stays_fast_with_a_backlog(
@@ -40,7 +45,7 @@ async def test_claim_planned_on_an_empty_table_stays_fast_with_a_backlog(
             async with db.session() as session:
                 assert await repo.claim_heads(session, 40, 60) == []
         async with db.session() as session:
-            await session.execute(text(ROWS))
+            await session.execute(QUEUE_ROWS, ROWS)
         async with db.session() as session:
             # Without the fix this ran for minutes; any sane plan takes milliseconds.
             rows = await asyncio.wait_for(repo.claim_heads(session, 40, 60), timeout=30)
@@ -54,13 +59,7 @@ async def test_claim_planned_on_an_empty_table_stays_fast_with_a_backlog(
 
 
 # The benchmark's shape: 10,000 customers served round-robin, a backlog of 15,000 queued.
-BACKLOG = """
-INSERT INTO messages (command_id, phone_number_id, recipient, conversation_id, author, kind,
-                      command, request_event, status)
-SELECT 'walk-' || n, 'walk-number', 'c' || (n % 10000), 'x', 'operator', 'text', '{}', '',
-       CASE WHEN n < 25000 THEN 'sent' ELSE 'queued' END
-FROM generate_series(0, 39999) AS n
-"""
+BACKLOG = {"name": "walk", "customers": 10_000, "sent": 25_000, "total": 40_000}
 
 
 async def test_claim_walks_the_queue_in_order_on_a_never_analyzed_table(
@@ -73,7 +72,7 @@ async def test_claim_walks_the_queue_in_order_on_a_never_analyzed_table(
     try:
         async with db.session() as session:
             await session.execute(text("TRUNCATE messages, windows, inbox, outbox"))
-            await session.execute(text(BACKLOG))
+            await session.execute(QUEUE_ROWS, BACKLOG)
         async with db.session() as session:
             await session.execute(repo._CLAIM_PLANNING)
             explained = await session.execute(
