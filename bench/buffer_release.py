@@ -100,8 +100,8 @@ class Phase:
         return self.conversations * self.burst
 
 
-def _messages(phase: Phase, round_: int) -> list[dict[str, str]]:
-    """Stream fields of message `round_` of every conversation of the phase."""
+def _messages(phase: Phase, round_: int) -> list[tuple[str, dict[str, str]]]:
+    """WhatsApp id and stream fields of message `round_` of every conversation of the phase."""
     now = datetime.now(UTC)
     out = []
     for n in range(phase.conversations):
@@ -119,17 +119,18 @@ def _messages(phase: Phase, round_: int) -> list[dict[str, str]]:
             producer="bench",
             conversation_id=conversation_id_for(phase.phone_number_id, wa_id),
         )
-        out.append(entry_fields(event))
+        out.append((message.message_id, entry_fields(event)))
     return out
 
 
-async def _publish(redis: Redis, key: str, phase: Phase, entries: list[dict[str, str]]) -> None:
+async def _publish(
+    redis: Redis, key: str, phase: Phase, entries: list[tuple[str, dict[str, str]]]
+) -> None:
     async with redis.pipeline(transaction=False) as pipe:
-        for fields in entries:
+        for _, fields in entries:
             pipe.xadd(key, fields)  # type: ignore[arg-type]
         ids = await pipe.execute()
-    for fields, entry_id in zip(entries, ids, strict=True):
-        message_id = json.loads(fields["body"])["payload"]["message_id"]
+    for (message_id, _), entry_id in zip(entries, ids, strict=True):
         phase.published[message_id] = _entry_seconds(str(entry_id))
 
 
@@ -275,9 +276,16 @@ class BufferProcess:
 
 
 async def run_phase(
-    phase: Phase, *, database_url: str, redis_url: str, rate: float | None, profile: Path | None
+    phase: Phase,
+    *,
+    database_url: str,
+    redis_url: str,
+    rate: float | None,
+    profile: Path | None,
+    replicas: int = 1,
 ) -> None:
-    """Start a buffer, feed it the phase's bursts, play the agent until every message is out."""
+    """Start the buffer replicas, feed them the phase's bursts, play the agent until every
+    message is out."""
     prefix = new_prefix()
     redis = Redis.from_url(redis_url, decode_responses=True)
     with contextlib.suppress(ResponseError):
@@ -290,11 +298,11 @@ async def run_phase(
         "BUFFER_QUIET_SECONDS": str(phase.quiet),
         "LOG_LEVEL": "WARNING",
     }
-    buffer = BufferProcess(env, profile, phase.name)
+    buffers = [BufferProcess(env, profile, f"{phase.name}-{n}") for n in range(replicas)]
     try:
-        await buffer.ready()
+        await asyncio.gather(*(buffer.ready() for buffer in buffers))
         stop = asyncio.Event()
-        cpu_before = buffer.cpu_seconds()
+        cpu_before = sum(buffer.cpu_seconds() for buffer in buffers)
         machine_before, own_before = machine_busy_seconds(), time.process_time()
         agent = asyncio.create_task(_agent(redis, prefix, phase, stop))
         await _feed(redis, prefix, phase, rate)
@@ -306,7 +314,7 @@ async def run_phase(
             print(
                 f"  {phase.name}: only {phase.carried}/{phase.total} messages out after {budget:.0f} s"
             )
-        phase.cpu_seconds = buffer.cpu_seconds() - cpu_before
+        phase.cpu_seconds = sum(buffer.cpu_seconds() for buffer in buffers) - cpu_before
         machine = machine_busy_seconds() - machine_before
         own = time.process_time() - own_before
         per_k = 1000 / max(1, phase.carried)
@@ -320,9 +328,11 @@ async def run_phase(
             f"this bench (feeder + stand-in agent) {own:.2f}, everything else "
             f"(PostgreSQL, Redis, other tenants) {machine - phase.cpu_seconds - own:.2f}"
         )
-        print(f"  {phase.name}: {await buffer.lateness_histogram()}")
+        for buffer in buffers:
+            print(f"  {phase.name}: {await buffer.lateness_histogram()}")
     finally:
-        buffer.stop()
+        for buffer in buffers:
+            buffer.stop()
         await redis.aclose()
 
 
@@ -380,10 +390,12 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--rate", type=float, default=3000, help="lateness: messages/s fed")
     parser.add_argument("--quiet", type=float, default=4.0, help="lateness: quiet seconds")
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
+    parser.add_argument("--replicas", type=int, default=1, help="buffer processes")
     args = parser.parse_args(argv)
 
     print(
-        f"buffer benchmark, {args.conversations} conversations x {args.burst} messages; "
+        f"buffer benchmark, {args.conversations} conversations x {args.burst} messages, "
+        f"{args.replicas} buffer replica(s); "
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {os.cpu_count()} cpus"
     )
     found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
@@ -403,6 +415,7 @@ async def main(argv: list[str]) -> None:
                     redis_url=found.redis_url,
                     rate=args.rate,
                     profile=args.profile,
+                    replicas=args.replicas,
                 )
                 rules = Rules(args.quiet, 15.0, 20, 120.0)  # the buffer's defaults but quiet
                 await lateness_report(phase, url, rules)
@@ -415,6 +428,7 @@ async def main(argv: list[str]) -> None:
                     redis_url=found.redis_url,
                     rate=None,
                     profile=args.profile,
+                    replicas=args.replicas,
                 )
                 if phase.finished:
                     seconds = phase.finished - phase.started

@@ -49,6 +49,14 @@ async def test_crash_between_commit_and_publish_still_publishes_once(
         assert (await session.execute(select(outbox))).all() == []
 
 
+async def test_events_staged_together_publish_in_staged_order(db: Database, bus: Bus) -> None:
+    events = [make_event(n) for n in (7, 3, 9, 1, 5)]  # ids unordered; no conversation id
+    async with db.session() as session:
+        await add_to_outbox(session, *events)
+    await OutboxRelay(db, bus).publish_batch()
+    assert await stream_ids(bus) == [str(e.event_id) for e in events]
+
+
 async def test_crash_after_publish_before_delete_publishes_once(db: Database, bus: Bus) -> None:
     event = make_event(1)
     await change_state(db, event)

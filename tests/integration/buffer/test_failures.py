@@ -172,3 +172,23 @@ async def test_a_release_waiting_for_the_lock_sees_what_the_holder_committed(
     [turn] = await replica.released(conv)
     assert turn.payload.closed_by.value == "max_messages"
     assert sorted(m.text for m in turn.payload.messages) == ["m1", "m2", "m3"]
+
+
+async def test_a_writer_does_not_wait_for_a_held_conversation(make_replica, conv, clock) -> None:
+    # Another transaction (a turn completion, the ticker, another replica) holds the
+    # conversation's row while a due message is recorded: the writer must not queue behind
+    # it; it leaves the conversation due now, and the ticker releases the burst once the
+    # holder is done.
+    replica = make_replica(quiet=0)
+    await replica.on_message(conv.message(0))
+    await replica.on_completed(conv.completed((await replica.released(conv))[0]))
+    async with replica.ctx.db.sessions() as session, session.begin():
+        await session.execute(
+            text("SELECT 1 FROM conversations WHERE conversation_id = :c FOR UPDATE"),
+            {"c": conv.id},
+        )
+        await asyncio.wait_for(replica.on_message(conv.message(1)), timeout=10)
+        assert len(await replica.released(conv)) == 1
+        assert await replica.ctx.timers.deadline(conv.id) == clock()
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m0"], ["m1"]]

@@ -44,44 +44,58 @@ async def release(ctx: BufferContext, conversation_id: str) -> float | None:
 
 
 async def release_many(
-    ctx: BufferContext, conversation_ids: Sequence[str]
+    ctx: BufferContext, conversation_ids: Sequence[str], *, skip_locked: bool = False
 ) -> dict[str, float | None]:
     """Release the due bursts of these conversations in one transaction, under their row
-    locks; returns when to look at each next (None: nothing can happen until it changes)."""
+    locks; returns when to look at each next (None: nothing can happen until it changes).
+
+    With `skip_locked`, a conversation whose row another transaction holds is not waited
+    for: it is looked at again at once (by the ticker), see `release_due`."""
     async with ctx.db.session() as session:
-        released = await release_due(session, ctx, conversation_ids)
+        released = await release_due(session, ctx, conversation_ids, skip_locked=skip_locked)
     released.committed(ctx)
     return released.next_at
 
 
-async def release_or_schedule(ctx: BufferContext, conversation_ids: Sequence[str]) -> None:
-    """After a writer's commit: release the bursts of these conversations that are due now,
-    and set the timers of the others.
+async def look(ctx: BufferContext, conversation_ids: Sequence[str]) -> dict[str, float | None]:
+    """Release the bursts of these conversations that are due now; returns when to look at
+    each next (None: nothing can happen until it changes).
 
-    The states are read without locks (a row lock per recorded message cost PostgreSQL more
-    than the rest of recording it); only the conversations due now are locked, by
-    `release_many`, which decides again under the lock. Read after the commit, so the last
-    writer of a conversation sees every earlier commit; an earlier writer can only leave an
-    earlier (harmless) deadline, as timers only move earlier."""
+    The states are read without locks first, and only the conversations due now are locked,
+    by `release_many`, which decides again under the lock: a row lock is a write, and most
+    looks release nothing (a message recorded in a burst that is still open, a timer set by
+    an earlier message of a burst that has grown since). A commit this read misses is
+    followed by its writer's own look, so nothing due is left without a timer.
+
+    A conversation whose row another transaction holds is not waited for (waiting serialised
+    the writers and the ticker on each other under load): it is due again at once."""
     if not conversation_ids:
-        return
+        return {}
     async with ctx.db.sessions() as session:
         states = await repo.schedule_states(session, conversation_ids)
     now = ctx.clock()
-    deadlines: dict[str, float] = {}
+    next_at: dict[str, float | None] = dict.fromkeys(conversation_ids)
     due: list[str] = []
     for conversation_id, state in states.items():
         at = next_check(ctx.rules, state.in_flight_since, state.arrivals)
-        if at is None:
-            continue
-        if at <= now:
+        if at is not None and at <= now:
             due.append(conversation_id)
         else:
-            deadlines[conversation_id] = at
+            next_at[conversation_id] = at
     if due:
-        released = await release_many(ctx, due)
-        deadlines.update({c: at for c, at in released.items() if at is not None})
-    await ctx.timers.schedule_many(deadlines)
+        next_at.update(await release_many(ctx, due, skip_locked=True))
+    return next_at
+
+
+async def release_or_schedule(ctx: BufferContext, conversation_ids: Sequence[str]) -> None:
+    """After a writer's commit: release the bursts of these conversations that are due now,
+    and set the timers of the others (`look`).
+
+    Called after the commit, so the last writer of a conversation sees every earlier commit;
+    an earlier writer can only leave an earlier (harmless) deadline, as timers only move
+    earlier."""
+    next_at = await look(ctx, conversation_ids)
+    await ctx.timers.schedule_many({c: at for c, at in next_at.items() if at is not None})
 
 
 @dataclass
@@ -112,7 +126,11 @@ class Released:
 
 
 async def release_due(
-    session: AsyncSession, ctx: BufferContext, conversation_ids: Sequence[str]
+    session: AsyncSession,
+    ctx: BufferContext,
+    conversation_ids: Sequence[str],
+    *,
+    skip_locked: bool = False,
 ) -> Released:
     """Release the due bursts of these conversations inside the caller's transaction, which
     then holds their row locks until it ends.
@@ -121,11 +139,19 @@ async def release_due(
     completed), so a burst that is due already goes out in the same transaction instead of
     waiting for the ticker; the row lock, the in-flight check and `turn_id IS NULL` keep a
     turn from being released twice whoever calls.
+
+    With `skip_locked`, the conversations whose rows another transaction holds are skipped
+    and due again now: the holder may have read their pending messages before the caller's
+    commit, so the ticker must look at them again (under a waiting lock).
     """
     now = ctx.clock()
     at = datetime.fromtimestamp(now, UTC)
     out = Released(dict.fromkeys(conversation_ids))
-    convs = await repo.lock_conversations(session, conversation_ids)
+    convs = await repo.lock_conversations(session, conversation_ids, skip_locked=skip_locked)
+    if skip_locked:
+        for conversation_id in conversation_ids:
+            if conversation_id not in convs:
+                out.next_at[conversation_id] = now
     free: list[str] = []
     for conversation_id, conv in convs.items():
         if conv.in_flight_turn_id is None:

@@ -11,7 +11,7 @@ import time
 from baton_buffer import metrics
 from baton_buffer.context import BufferContext
 from baton_buffer.db import repo
-from baton_buffer.release import release, release_many
+from baton_buffer.release import look, release
 from baton_buffer.rules import next_check
 from baton_buffer.timers import Claim
 
@@ -68,8 +68,8 @@ class Ticker:
     async def tick(self) -> int:
         """Claim due conversations and release their turns; returns how many were claimed.
 
-        The claims are released in chunks of `chunk` conversations, one transaction each,
-        up to `concurrency` chunks at once."""
+        The claims are looked at in chunks of `chunk` conversations (`release.look`: one
+        read, then one transaction for those due), up to `concurrency` chunks at once."""
         claims = await self.ctx.timers.claim_due(self.ctx.clock(), self.batch)
         chunks = [claims[i : i + self.chunk] for i in range(0, len(claims), self.chunk)]
         await asyncio.gather(*(self._release(chunk) for chunk in chunks))
@@ -78,7 +78,7 @@ class Ticker:
     async def _release(self, claims: list[Claim]) -> None:
         async with self._slots:
             try:
-                next_at = await release_many(self.ctx, [c.conversation_id for c in claims])
+                next_at = await look(self.ctx, [c.conversation_id for c in claims])
             except Exception:
                 if len(claims) == 1:
                     # The claim stays until its lease lapses; then a replica retries.

@@ -40,21 +40,26 @@ _INSERT_MESSAGES = text(
 )
 
 # Read without locks, after the writer's commit: the last writer of a conversation sees every
-# earlier commit (see `release.release_or_schedule`).
+# earlier commit (see `release.look`). One primary-key lookup per id, whatever the planner
+# believes about the table (`OFFSET 0` keeps the lateral subquery from being flattened): on a
+# table not analysed since it grew, it chose a full scan of `conversations` per call, and
+# that was the buffer's most expensive statement.
 _SCHEDULE_STATES = text(
-    "SELECT c.conversation_id, c.in_flight_since, p.arrivals "
-    "FROM conversations c LEFT JOIN LATERAL ("
-    "SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals "
-    "FROM messages m "
-    "WHERE m.conversation_id = c.conversation_id AND m.turn_id IS NULL) p ON true "
-    "WHERE c.conversation_id = ANY(CAST(:ids AS text[]))"
+    "SELECT c.conversation_id, c.in_flight_since, c.arrivals "
+    "FROM unnest(CAST(:ids AS text[])) AS i(id) CROSS JOIN LATERAL ("
+    "SELECT conversation_id, in_flight_since, ("
+    "SELECT array_agg(m.arrived_at ORDER BY m.arrival_seq) FROM messages m "
+    "WHERE m.conversation_id = i.id AND m.turn_id IS NULL) AS arrivals "
+    "FROM conversations WHERE conversation_id = i.id OFFSET 0) AS c"
 )
 
-_LOCK_CONVERSATIONS = text(
+_LOCK_CONVERSATIONS = (
     "SELECT conversation_id, phone_number_id, customer_id, last_sequence, in_flight_turn_id, "
     "in_flight_since FROM conversations "
     "WHERE conversation_id = ANY(CAST(:ids AS text[])) ORDER BY conversation_id FOR UPDATE"
 )
+_LOCK_WAITING = text(_LOCK_CONVERSATIONS)
+_LOCK_FREE = text(_LOCK_CONVERSATIONS + " SKIP LOCKED")
 
 # Arrival times of pending messages: what the closing rules need, without the messages
 # themselves (most looks release nothing).
@@ -248,12 +253,14 @@ async def active_conversations(session: AsyncSession) -> int:
 
 
 async def lock_conversations(
-    session: AsyncSession, conversation_ids: Sequence[str]
+    session: AsyncSession, conversation_ids: Sequence[str], *, skip_locked: bool = False
 ) -> dict[str, Row[Any]]:
-    """The conversations' rows, locked (in key order) until the transaction ends."""
+    """The conversations' rows, locked (in key order) until the transaction ends; with
+    `skip_locked`, only those no other transaction holds (the others are left out)."""
     if not conversation_ids:
         return {}
-    result = await session.execute(_LOCK_CONVERSATIONS, {"ids": sorted(set(conversation_ids))})
+    statement = _LOCK_FREE if skip_locked else _LOCK_WAITING
+    result = await session.execute(statement, {"ids": sorted(set(conversation_ids))})
     return {row.conversation_id: row for row in result}
 
 
