@@ -170,20 +170,19 @@ async def release_due(
             extra={"conversation_id": conversation_id},
         )
         free.append(conversation_id)
+    # Callers pass conversations found due by an unlocked read (or just completed), so the
+    # messages themselves are read at once: one statement, not arrivals first.
+    pending = await repo.pending_messages_of(session, free)
     due: dict[str, Closing] = {}
-    for conversation_id, arrivals in (await repo.pending_arrivals(session, free)).items():
-        close = closing(ctx.rules, arrivals)
+    for conversation_id, burst in pending.items():
+        close = closing(ctx.rules, [m.arrived_at.timestamp() for m in burst])
         if close.due > now:
             out.next_at[conversation_id] = close.due
         else:
             due[conversation_id] = close
-    # Only the bursts that go out now are read; the turn's order is by WhatsApp timestamp.
-    pending = await repo.pending_messages_of(session, list(due))
     new_turns: list[repo.NewTurn] = []
     for conversation_id, close in due.items():
-        burst = pending.get(conversation_id)
-        if not burst:  # cannot happen under the row lock; the next look would find it
-            continue
+        burst = pending[conversation_id]
         cap = ctx.rules.turn_cap
         taken = list(burst if cap is None else burst[:cap])
         conv = convs[conversation_id]

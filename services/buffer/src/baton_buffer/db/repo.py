@@ -61,14 +61,6 @@ _LOCK_CONVERSATIONS = (
 _LOCK_WAITING = text(_LOCK_CONVERSATIONS)
 _LOCK_FREE = text(_LOCK_CONVERSATIONS + " SKIP LOCKED")
 
-# Arrival times of pending messages: what the closing rules need, without the messages
-# themselves (most looks release nothing).
-_ARRIVALS = text(
-    "SELECT conversation_id, array_agg(arrived_at ORDER BY arrival_seq) AS arrivals "
-    "FROM messages WHERE conversation_id = ANY(CAST(:ids AS text[])) AND turn_id IS NULL "
-    "GROUP BY conversation_id"
-)
-
 # `payload` as JSON text: pydantic parses it (`model_validate_json`) faster than a dict.
 _PENDING = text(
     "SELECT message_id, conversation_id, arrival_seq, arrived_at, event_id, correlation_id, "
@@ -264,26 +256,15 @@ async def lock_conversations(
     return {row.conversation_id: row for row in result}
 
 
-async def pending_arrivals(
-    session: AsyncSession, conversation_ids: Sequence[str]
-) -> dict[str, list[float]]:
-    """Arrival times (epoch seconds, in arrival order) of the pending messages of each of
-    these conversations that has any.
-
-    Run it after `lock_conversations`, as its own statement: a statement that waited for a
-    row lock reads with the snapshot it started with, which would miss the messages the lock
-    holder committed meanwhile (and a burst completed by them would not close)."""
-    if not conversation_ids:
-        return {}
-    rows = await session.execute(_ARRIVALS, {"ids": list(conversation_ids)})
-    return {row.conversation_id: [a.timestamp() for a in row.arrivals] for row in rows}
-
-
 async def pending_messages_of(
     session: AsyncSession, conversation_ids: Sequence[str]
 ) -> dict[str, list[Row[Any]]]:
     """The messages not yet in a turn of each of these conversations (those with any), by
-    WhatsApp timestamp then arrival; `payload` is the message as JSON text."""
+    WhatsApp timestamp then arrival; `payload` is the message as JSON text.
+
+    Run it after `lock_conversations`, as its own statement: a statement that waited for a
+    row lock reads with the snapshot it started with, which would miss the messages the lock
+    holder committed meanwhile (and a burst completed by them would not close)."""
     if not conversation_ids:
         return {}
     result = await session.execute(_PENDING, {"ids": list(conversation_ids)})
