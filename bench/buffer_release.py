@@ -62,7 +62,7 @@ from baton_shared.events import (
 )
 from baton_shared.streams import names
 from baton_shared.streams.bus import entry_fields
-from baton_shared.testing import new_prefix
+from baton_shared.testing import delete_prefix, new_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_GROUP = "bench-agent"
@@ -333,6 +333,7 @@ async def run_phase(
     finally:
         for buffer in buffers:
             buffer.stop()
+        await delete_prefix(redis, prefix)  # the Redis server is shared: leave nothing behind
         await redis.aclose()
 
 

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from redis.asyncio import Redis
 
 from baton_devtools import infra as infra_mod
 from baton_devtools.databases import private_database
 from baton_devtools.supervisor import start_stack
-from baton_shared.testing import new_prefix
+from baton_shared.testing import delete_prefix, new_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,11 +55,12 @@ async def main(argv: list[str]) -> None:
     found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
     try:
         with private_database(found.database_url, prefix="baton_bench") as url:
+            prefix = new_prefix()
             env = {
                 "BATON_ENV": "test",
                 "DATABASE_URL": url,
                 "REDIS_URL": found.redis_url,
-                "REDIS_PREFIX": new_prefix(),
+                "REDIS_PREFIX": prefix,
                 "BUFFER_QUIET_SECONDS": "0",
                 "BUFFER_MAX_SECONDS": "0",
                 "LOG_LEVEL": "WARNING",
@@ -72,6 +74,11 @@ async def main(argv: list[str]) -> None:
                         await one_round_trip(client, emulator, f"55119{n:08d}")
                         for n in range(args.count)
                     ]
+            redis = Redis.from_url(found.redis_url)
+            try:
+                await delete_prefix(redis, prefix)  # the Redis server is shared
+            finally:
+                await redis.aclose()
     finally:
         found.stop()
 

@@ -37,10 +37,16 @@ def new_prefix() -> str:
 
 
 async def delete_prefix(redis: Redis, prefix: str) -> int:
-    """Delete every key under `prefix`; returns how many."""
+    """Delete every key under `prefix`, a thousand per round trip; returns how many."""
     deleted = 0
+    batch: list[str | bytes] = []
     async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
-        deleted += await redis.delete(key)
+        batch.append(key)
+        if len(batch) == 1000:
+            deleted += await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += await redis.unlink(*batch)
     return deleted
 
 
