@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from baton_agent.config import AgentConfig
 from baton_agent.runner import Threads
@@ -36,12 +36,15 @@ class AgentContext:
     bus: Bus
     _threads: Threads | None = field(default=None, repr=False)
     _sessions: asyncio.Semaphore = field(init=False, repr=False)
+    _autocommit: AsyncEngine = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Queued at the pool's size (`DB_POOL_SIZE`), not at size + overflow: overflow
         # connections are closed when returned, so using them meant opening a PostgreSQL
         # connection (TLS attempt, auth) every few turns.
         self._sessions = asyncio.Semaphore(self.db.pool_size)
+        # Same pool; its connections run each statement on its own, with no BEGIN / COMMIT.
+        self._autocommit = self.db.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -52,6 +55,15 @@ class AgentContext:
         """
         async with self._sessions, self.db.session() as session:
             yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one-statement reads, outside any transaction, queued as `session`.
+
+        A read in a session costs two more round trips (BEGIN, COMMIT) and the ORM's layer.
+        """
+        async with self._sessions, self._autocommit.connect() as conn:
+            yield conn
 
     @property
     def threads(self) -> Threads:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx2
 from langchain_google_genai import ChatGoogleGenerativeAI
 
+from baton_agent.http import LeanTransport
 from baton_agent.settings import AgentSettings
+from baton_shared.http1 import choose_http_client
 
 # Connections per client. httpx2's pool walks all its connections on every request and
 # every release (expiry checks), so one pool of 1,000 costs O(1,000) per call; clients of
@@ -16,7 +19,10 @@ SHARD_CONNECTIONS = 64
 
 
 def shard_count(settings: AgentSettings) -> int:
-    """How many clients share `AGENT_CONCURRENCY` model calls."""
+    """How many clients share `AGENT_CONCURRENCY` model calls (one with the lean transport,
+    which keeps no walk-every-connection pool)."""
+    if choose_http_client(settings.gemini_http_client) == "lean":
+        return 1
     return max(1, math.ceil(settings.concurrency / SHARD_CONNECTIONS))
 
 
@@ -34,6 +40,14 @@ def connection_limits(settings: AgentSettings) -> httpx2.Limits:
     )
 
 
+def client_args(settings: AgentSettings) -> dict[str, Any]:
+    """The SDK's httpx2 client arguments: the lean transport, or httpx2's pool sized to
+    `AGENT_CONCURRENCY` (an httpx2 object here also pins the SDK to the httpx2 backend)."""
+    if choose_http_client(settings.gemini_http_client) == "lean":
+        return {"transport": LeanTransport()}
+    return {"limits": connection_limits(settings)}
+
+
 def build_models(settings: AgentSettings) -> list[ChatGoogleGenerativeAI]:
     """`shard_count` identical clients, each with its own connection pool."""
     return [build_model(settings) for _ in range(shard_count(settings))]
@@ -49,6 +63,5 @@ def build_model(settings: AgentSettings) -> ChatGoogleGenerativeAI:
         temperature=settings.gemini_temperature,
         timeout=settings.gemini_timeout_seconds,
         max_retries=1,
-        # An httpx2 object here also pins the SDK to the httpx2 backend.
-        client_args={"limits": connection_limits(settings)},
+        client_args=client_args(settings),
     )

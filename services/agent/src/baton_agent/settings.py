@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -26,6 +27,10 @@ class AgentSettings(BaseServiceSettings):
         gemini_retry_backoff_seconds: first backoff between attempts, doubled each time
             (`GEMINI_RETRY_BACKOFF_SECONDS`).
         gemini_temperature: sampling temperature (`GEMINI_TEMPERATURE`).
+        gemini_http_client: what carries the Gemini client's requests: `lean` (a keep-alive
+            HTTP/1.1 transport, the cheapest), `httpx` (httpx2's own, honours proxy settings),
+            or `auto`: httpx when `HTTPS_PROXY`/`ALL_PROXY` is set, else lean
+            (`GEMINI_HTTP_CLIENT`).
         system_prompt_file: the system prompt template (`AGENT_SYSTEM_PROMPT_FILE`).
         business_profile_file: name, tone, hours, policies, languages
             (`AGENT_BUSINESS_PROFILE_FILE`).
@@ -55,6 +60,9 @@ class AgentSettings(BaseServiceSettings):
         1.0, ge=0, validation_alias="GEMINI_RETRY_BACKOFF_SECONDS"
     )
     gemini_temperature: float = Field(0.3, ge=0, le=2, validation_alias="GEMINI_TEMPERATURE")
+    gemini_http_client: Literal["auto", "lean", "httpx"] = Field(
+        "auto", validation_alias="GEMINI_HTTP_CLIENT"
+    )
     system_prompt_file: Path = Field(
         DEFAULT_CONFIG_DIR / "system_prompt.md", validation_alias="AGENT_SYSTEM_PROMPT_FILE"
     )

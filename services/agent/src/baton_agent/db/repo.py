@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from baton_agent.db.models import conversations, turns
 from baton_shared.events import Mode
@@ -48,22 +48,28 @@ async def get_control(session: AsyncSession, conversation_id: str) -> Control:
     return AI_CONTROL if row is None else _control(row.mode, row.epoch)
 
 
+# The per-turn statements are built once, with bound parameters: building a statement and
+# its compile-cache key per call cost more CPU than the round trip (~0.4 ms for this one).
+_TURN_STATE = select(
+    select(turns.c.turn_id).where(turns.c.turn_id == bindparam("turn_id")).exists(),
+    select(conversations.c.mode)
+    .where(conversations.c.conversation_id == bindparam("conversation_id"))
+    .scalar_subquery(),
+    select(conversations.c.epoch)
+    .where(conversations.c.conversation_id == bindparam("conversation_id"))
+    .scalar_subquery(),
+)
+
+
 async def turn_state(
-    session: AsyncSession, turn_id: uuid.UUID, conversation_id: str
+    conn: AsyncConnection, turn_id: uuid.UUID, conversation_id: str
 ) -> tuple[bool, Control]:
-    """(the turn is already in the turn log, the conversation's control) in one round trip."""
-    done = select(turns.c.turn_id).where(turns.c.turn_id == turn_id).exists()
-    mode = (
-        select(conversations.c.mode)
-        .where(conversations.c.conversation_id == conversation_id)
-        .scalar_subquery()
-    )
-    epoch = (
-        select(conversations.c.epoch)
-        .where(conversations.c.conversation_id == conversation_id)
-        .scalar_subquery()
-    )
-    row = (await session.execute(select(done, mode, epoch))).one()
+    """(the turn is already in the turn log, the conversation's control) in one round trip.
+
+    One statement, so it needs no transaction: `conn` may be in autocommit mode.
+    """
+    params = {"turn_id": turn_id, "conversation_id": conversation_id}
+    row = (await conn.execute(_TURN_STATE, params)).one()
     return bool(row[0]), _control(row[1], row[2])
 
 
@@ -117,21 +123,16 @@ class TurnRecord:
     handoff_reason: str | None
 
 
+_TURN_COLUMNS = tuple(f.name for f in fields(TurnRecord))
+_LOG_TURN = (
+    insert(turns)
+    .values({name: bindparam(name) for name in _TURN_COLUMNS})
+    .on_conflict_do_nothing()
+    .returning(turns.c.turn_id)
+)
+
+
 async def log_turn(session: AsyncSession, record: TurnRecord) -> bool:
     """Insert the turn into the log; False when it was already there (a repeat)."""
-    stmt = (
-        insert(turns)
-        .values(
-            turn_id=record.turn_id,
-            conversation_id=record.conversation_id,
-            sequence=record.sequence,
-            mode=record.mode,
-            epoch=record.epoch,
-            outcome=record.outcome,
-            outputs=record.outputs,
-            handoff_reason=record.handoff_reason,
-        )
-        .on_conflict_do_nothing()
-        .returning(turns.c.turn_id)
-    )
-    return (await session.execute(stmt)).first() is not None
+    params = {name: getattr(record, name) for name in _TURN_COLUMNS}
+    return (await session.execute(_LOG_TURN, params)).first() is not None

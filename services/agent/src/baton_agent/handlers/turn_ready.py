@@ -30,11 +30,12 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
     """
     turn = event.payload
     conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
-    async with ctx.session() as session:
-        done, own = await repo.turn_state(session, turn.turn_id, conversation_id)
-        if done:
+    async with ctx.reader() as conn:
+        done, own = await repo.turn_state(conn, turn.turn_id, conversation_id)
+    if done:  # a repeat: only remember this event too
+        async with ctx.session() as session:
             await claim_inbox(session, CONSUMER, event.event_id)
-            return
+        return
     # The operator-api's hash may be ahead of our copy (its event not consumed yet).
     control = newer(own, await read_fence(ctx.bus, conversation_id))
 

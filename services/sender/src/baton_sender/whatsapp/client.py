@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from baton_sender.whatsapp.errors import NetworkError, WhatsAppError
-from baton_sender.whatsapp.http import Http11Pool, HttpProtocolError
-
-HttpClientKind = Literal["auto", "lean", "httpx"]
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+from baton_sender.whatsapp.http import Http11Pool
+from baton_shared.http1 import HttpClientKind, HttpProtocolError, choose_http_client
 
 
 class Transport(Protocol):
@@ -51,13 +48,6 @@ class HttpxTransport:
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self.client.aclose()
-
-
-def choose_http_client(kind: HttpClientKind) -> Literal["lean", "httpx"]:
-    """`auto`: httpx when a proxy is configured in the environment, else the lean pool."""
-    if kind != "auto":
-        return kind
-    return "httpx" if any(os.environ.get(name) for name in PROXY_VARIABLES) else "lean"
 
 
 class WhatsAppClient:
