@@ -17,6 +17,13 @@ WhatsApp message id so ingress appends every one):
 Between phases the ingress worker is given up to `--drain-seconds` to empty its stream, so
 one phase's backlog competes as little as possible with the next one's measurement.
 
+Priorities: the ingress `web` process (and the bare endpoint) run at normal priority,
+every other process of the stack — the ingress worker, buffer, agent, sender, operator-api
+and the two emulators — at niceness `--nice` (10; `BATON_NICE`, see README "Scaling"), as
+a deployment that shares one machine between the request path and the background work
+should run them. `--nice 0` runs everything at one priority. With `--one-process` the
+ingress process (web and worker in one) stays at normal priority.
+
 Throughput on a shared 2-core machine is noisy; CPU time per request is not (much): the run
 also prints the CPU seconds per request of the bare server and of each ingress process
 (from /proc), during the wrk run and until the worker has drained.
@@ -52,7 +59,7 @@ from pydantic import Field
 from baton_devtools import infra as infra_mod
 from baton_devtools.databases import private_database
 from baton_devtools.infra import free_port
-from baton_devtools.supervisor import start_stack
+from baton_devtools.supervisor import PROCESSES, start_stack
 from baton_ingress.signature import sign
 from baton_shared.settings import BaseServiceSettings
 from baton_shared.streams import names
@@ -346,6 +353,7 @@ async def ingress_worker(env: dict[str, str]) -> AsyncIterator[asyncio.subproces
         "worker",
         env={**env, "INGRESS_WORKER_PORT": str(port)},
         cwd=ROOT,
+        start_new_session=True,  # its own autogroup, so BATON_NICE holds (baton_shared.priority)
     )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", 60)
@@ -371,6 +379,14 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--rate-connections", type=int, default=64)
     parser.add_argument("--drain-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        choices=range(20),
+        metavar="0..19",
+        help="niceness of every process but ingress web (BATON_NICE); 0: all at one priority",
+    )
     parser.add_argument(
         "--ingress-only", action="store_true", help="start ingress alone, not the whole stack"
     )
@@ -398,13 +414,17 @@ async def main(argv: list[str]) -> None:
             }
             sink = ROOT / ".data" / "bench-stack"
             services = ["ingress"] if args.ingress_only else None
+            # The request path at normal priority, the background work below it.
+            background = [p.name for p in PROCESSES if p.name != "ingress"]
+            nice = dict.fromkeys(background, args.nice) if args.nice else {}
             async with contextlib.AsyncExitStack() as running:
                 stack = await running.enter_async_context(
-                    start_stack(env, sink, services=services, log_sink=lambda *_: None)
+                    start_stack(env, sink, services=services, log_sink=lambda *_: None, nice=nice)
                 )
                 ingress_pids = [stack.pids["ingress"]]
                 if not args.one_process:
-                    worker = await running.enter_async_context(ingress_worker(stack.env))
+                    worker_env = {**stack.env, "BATON_NICE": str(args.nice)}
+                    worker = await running.enter_async_context(ingress_worker(worker_env))
                     ingress_pids.append(worker.pid)
                 bare_port = free_port()
                 bare = await asyncio.create_subprocess_exec(
@@ -484,6 +504,13 @@ async def main(argv: list[str]) -> None:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
         f"body {args.fixture} (unique message ids), {'uvloop' if _has('uvloop') else 'asyncio'}"
         f"/{'httptools' if _has('httptools') else 'h11'}"
+    )
+    niced = ([] if args.one_process else ["ingress worker"]) + (
+        [] if args.ingress_only else background
+    )
+    print(
+        f"  priority: ingress{'' if args.one_process else ' web'} and bare at niceness 0; "
+        + (f"niceness {args.nice}: {', '.join(niced)}" if args.nice and niced else "no others")
     )
     print(f" wrk, {args.connections} connections, {args.threads} thread(s), {args.seconds} s each")
     print(row("bare", closed_bare))

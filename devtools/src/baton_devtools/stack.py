@@ -35,6 +35,7 @@ from baton_devtools.stack_env import (
     StackError,
     build_env,
 )
+from baton_shared.priority import MAX_NICENESS
 
 
 @dataclass
@@ -59,6 +60,12 @@ class Stack:
         unknown = set(config.services or ()) - {p.name for p in config.processes}
         if unknown:
             raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
+        unknown = set(config.nice) - {p.name for p in config.processes}
+        if unknown:
+            raise ValueError(f"nice: unknown process(es): {', '.join(sorted(unknown))}")
+        bad = {name: n for name, n in config.nice.items() if not 0 <= n <= MAX_NICENESS}
+        if bad:
+            raise ValueError(f"nice: niceness must be within 0..{MAX_NICENESS}: {bad}")
         self.config = config
         self.processes = [
             p for p in config.processes if config.services is None or p.name in config.services
@@ -134,11 +141,13 @@ class Stack:
         self.say(f"PostgreSQL ({infra.postgres_source}): {self.env['DATABASE_URL']}")
         self.say(f"Redis ({infra.redis_source}): {infra.redis_url}")
 
-    async def _exec(self, argv: Sequence[str]) -> asyncio.subprocess.Process:
+    async def _exec(
+        self, argv: Sequence[str], extra_env: Mapping[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
             _resolve(argv[0], self.env),
             *argv[1:],
-            env=self.env,
+            env={**self.env, **extra_env} if extra_env else self.env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -173,8 +182,11 @@ class Stack:
                 f"{spec.name}: port {port} is already in use; stop what listens there "
                 f"or set {spec.port_env}"
             )
-        self.say(f"starting {spec.name} on port {port}: {' '.join(spec.argv)}")
-        proc = await self._exec(spec.argv)
+        niceness = self.config.nice.get(spec.name)
+        extra_env = {"BATON_NICE": str(niceness)} if niceness is not None else None
+        at = f" at niceness {niceness}" if niceness is not None else ""
+        self.say(f"starting {spec.name} on port {port}{at}: {' '.join(spec.argv)}")
+        proc = await self._exec(spec.argv, extra_env)
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         child = _Child(
             spec, port, proc, tail, asyncio.create_task(self._pump(spec.name, proc, tail))
@@ -296,14 +308,17 @@ async def start_stack(
     services: Collection[str] | None = None,
     log_sink: LogSink | None = None,
     free_ports: bool = True,
+    nice: Mapping[str, int] | None = None,
 ) -> AsyncIterator[Stack]:
-    """Start a stack for a test (free ports unless given, no `.env`), stop it on exit."""
+    """Start a stack for a test (free ports unless given, no `.env`), stop it on exit;
+    `nice` runs the named processes at that CPU niceness (`StackConfig.nice`)."""
     config = StackConfig(
         env=env_overrides,
         data_dir=data_dir,
         services=services,
         log_sink=log_sink,
         free_ports=free_ports,
+        nice=nice or {},
     )
     async with Stack(config) as stack:
         yield stack

@@ -89,6 +89,9 @@ class StackConfig:
         stop_timeout: seconds a child has between SIGTERM and SIGKILL.
         log_sink: receives every output line; a `PrefixedPrinter` on stdout when None.
         spawn: start the processes; False stops after infrastructure and migrations.
+        nice: CPU niceness (0..19) of some processes by name, passed to each as `BATON_NICE`;
+            e.g. every process but ingress, so that its request path keeps its CPU while the
+            background work saturates the machine.
     """
 
     env: Mapping[str, str] = field(default_factory=dict)
@@ -104,6 +107,7 @@ class StackConfig:
     stop_timeout: float = 10.0
     log_sink: LogSink | None = None
     spawn: bool = True
+    nice: Mapping[str, int] = field(default_factory=dict)
 
 
 class StackError(RuntimeError):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 import uvicorn
-from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
+from starlette.types import ASGIApp
 
 from baton_shared.db import migrate
 from baton_shared.observability.logs import configure_logging
+from baton_shared.priority import lower_priority
 from baton_shared.settings import BaseServiceSettings
 
+log = logging.getLogger(__name__)
 S = TypeVar("S", bound=BaseServiceSettings)
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 
@@ -37,7 +40,7 @@ def run_cli(
     service: str,
     *,
     settings_cls: type[S],
-    create_app: Callable[[S], FastAPI],
+    create_app: Callable[[S], ASGIApp],
     migrations: str,
     schema: str,
     port: Callable[[S], int],
@@ -49,6 +52,9 @@ def run_cli(
     args = parser.parse_args(argv)
     settings = load_settings(settings_cls)
     configure_logging(service, settings.log_level)
+    if settings.baton_nice:  # before the server starts any thread
+        niceness = lower_priority(settings.baton_nice)
+        log.info("%s runs at niceness %d (BATON_NICE)", service, niceness)
     if args.command == "migrate":
         migrate.upgrade(migrations, schema, settings.database_url)
         print(f"{service}: schema {schema} is up to date")

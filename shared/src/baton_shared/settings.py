@@ -61,6 +61,9 @@ class BaseServiceSettings(BusSettings):
         inbox_retention_days: processed event ids are remembered this long; a redelivery or
             DLQ re-drive of an event processed longer ago would be processed again.
         log_level: Python logging level name.
+        baton_nice: CPU niceness the process runs at (`BATON_NICE`, 0..19; 0, the default,
+            leaves it as started): give background processes a higher one than the ingress
+            `web` process so the request path keeps its CPU (`baton_shared.priority`).
     """
 
     baton_env: Environment = "production"
@@ -73,6 +76,7 @@ class BaseServiceSettings(BusSettings):
     max_deliveries: int = Field(default=5, ge=1, le=100)
     inbox_retention_days: float = Field(default=30, ge=8)
     log_level: str = "INFO"
+    baton_nice: int = Field(default=0, ge=0, le=19)
 
     @field_validator("database_url")
     @classmethod

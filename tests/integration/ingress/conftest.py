@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from baton_ingress.api.front import IngressFront
 from baton_ingress.db.models import webhooks
 from baton_ingress.main import create_app
 from baton_ingress.settings import IngressSettings
@@ -60,10 +61,13 @@ class Harness:
     async def client(
         self, settings: IngressSettings | None = None, *, run_worker: bool = True
     ) -> AsyncIterator[httpx.AsyncClient]:
-        """An HTTP client on a started app (workers running unless `run_worker=False`)."""
-        app = create_app(settings or self.settings(), run_worker=run_worker)
+        """An HTTP client on a started app (workers running unless `run_worker=False`), served
+        as `baton-ingress serve` serves it (behind `IngressFront`)."""
+        settings = settings or self.settings()
+        app = create_app(settings, run_worker=run_worker)
+        served = app if settings.role == "worker" else IngressFront(app)
         async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=served)
             async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
                 yield c
 

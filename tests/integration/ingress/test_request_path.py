@@ -15,7 +15,7 @@ from baton_ingress.appender import WebhookAppender
 from baton_ingress.signature import sign
 from baton_shared.events import WebhookBody, WebhookReceived, utcnow
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, entry_fields
 
 pytestmark = pytest.mark.integration
 
@@ -103,20 +103,22 @@ async def test_random_mutations_never_answer_500(harness: Any) -> None:
                 assert isinstance(json.loads(raw), dict)
 
 
-def _event(body: bytes) -> WebhookReceived:
-    return WebhookReceived.create(
+def _event(body: bytes) -> tuple[str, str, dict[str, str]]:
+    """What the endpoint appends for `body`: (stream, event id, fields)."""
+    event = WebhookReceived.create(
         WebhookBody(body=body.decode(), signature=sign(body, SECRET), received_at=utcnow()),
         producer="ingress",
         event_id=webhook_event_id(body),
     )
+    return event.stream, str(event.event_id), entry_fields(event)
 
 
 async def test_concurrent_appends_each_get_their_own_outcome(bus: Bus) -> None:
     appender = WebhookAppender(bus, max_batch=16)
     bodies = [json.dumps({"n": n}).encode() for n in range(100)]
-    ids = await asyncio.gather(*(appender.append(_event(b)) for b in bodies))
+    ids = await asyncio.gather(*(appender.append(*_event(b)) for b in bodies))
     assert len({i for i in ids if i}) == 100  # every one appended, in batches of <= 16
-    again = await asyncio.gather(*(appender.append(_event(b)) for b in bodies[:10]))
+    again = await asyncio.gather(*(appender.append(*_event(b)) for b in bodies[:10]))
     assert again == [None] * 10  # same event ids: already appended, nothing new
     entries = await bus.redis.xrange(bus.key(names.WA_WEBHOOKS))
     assert [json.loads(f["body"])["payload"]["body"] for _, f in entries] == [
@@ -129,7 +131,7 @@ async def test_a_batch_that_redis_refuses_fails_every_waiter(prefix: str) -> Non
     try:
         appender = WebhookAppender(broken)
         outcomes = await asyncio.gather(
-            *(appender.append(_event(json.dumps({"n": n}).encode())) for n in range(5)),
+            *(appender.append(*_event(json.dumps({"n": n}).encode())) for n in range(5)),
             return_exceptions=True,
         )
     finally:

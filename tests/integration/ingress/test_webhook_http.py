@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+from baton_ingress.api.routes import webhook as webhook_route
 from baton_ingress.api.routes.webhook import webhook_event_id
 from baton_ingress.metrics import OUTCOME_STATUS
 from baton_ingress.signature import sign
@@ -118,6 +120,41 @@ async def test_redis_down_is_503_and_nothing_is_written(harness: Any) -> None:
     assert "retry" in response.json()["detail"]
     assert await webhook_entries(harness) == []
     assert await harness.archived(body) == 0
+
+
+async def test_redis_that_never_answers_is_503_within_the_publish_timeout(harness: Any) -> None:
+    with socket.socket() as silent:  # listening, never accepting: connects, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        settings = harness.settings(
+            REDIS_URL=f"redis://127.0.0.1:{port}/0", INGRESS_PUBLISH_TIMEOUT_SECONDS=0.3
+        )
+        async with harness.client(settings, run_worker=False) as client:
+            answers = await asyncio.gather(
+                *(
+                    harness.post(client, harness.body(name))
+                    for name in ("text_reply", "image_caption")
+                )
+            )
+    assert [a.status_code for a in answers] == [503, 503]
+    assert all("retry" in a.json()["detail"] for a in answers)
+
+
+async def test_an_unexpected_failure_is_503_not_500(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> dict[str, str]:
+        raise RuntimeError("a bug on the request path")
+
+    monkeypatch.setattr(webhook_route, "webhook_received_fields", broken)
+    before = _count("unavailable")
+    async with harness.client(run_worker=False) as client:
+        response = await harness.post(client, harness.body("text_reply"))
+    assert response.status_code == 503  # WhatsApp retries: the body is not lost
+    assert "retry" in response.json()["detail"]
+    assert _count("unavailable") == before + 1
+    assert await webhook_entries(harness) == []
 
 
 async def test_duplicate_posts_append_one_entry(harness: Any) -> None:

@@ -254,6 +254,16 @@ def test_unknown_service_is_refused(standin: Callable[..., ProcessSpec]) -> None
         Stack(StackConfig(processes=[standin("a", 0)], services=["nope"]))
 
 
+@pytest.mark.parametrize(
+    ("nice", "message"), [({"nope": 5}, "unknown process"), ({"a": 20}, "within 0..19")]
+)
+def test_bad_niceness_is_refused(
+    standin: Callable[..., ProcessSpec], nice: dict[str, int], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Stack(StackConfig(processes=[standin("a", 0)], nice=nice))
+
+
 # ---- starting ---------------------------------------------------------------------------
 
 
@@ -290,6 +300,23 @@ async def test_output_of_every_child_is_one_prefixed_stream(
     assert "bee   | bee listening" in lines
     assert "bee   | bee got SIGTERM" in lines
     assert any(line.startswith("stack | bee is ready at http://127.0.0.1:") for line in lines)
+
+
+async def test_a_niced_process_gets_baton_nice_and_the_others_do_not(
+    standin: Callable[..., ProcessSpec],
+) -> None:
+    log = Recorder()
+    specs = (standin("a", 0), standin("b", 0))
+    async with Stack(config_for(*specs, sink=log, nice={"b": 7})) as stack:
+        environ = {name: _environ(pid) for name, pid in stack.pids.items()}
+    assert b"BATON_NICE=7" in environ["b"]
+    assert not any(entry.startswith(b"BATON_NICE=") for entry in environ["a"])
+    assert log.has("stack", "at niceness 7")
+
+
+def _environ(pid: int) -> list[bytes]:
+    """The environment a process was started with (Linux)."""
+    return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
 
 async def test_a_child_that_dies_before_it_is_ready_fails_start_with_its_output(

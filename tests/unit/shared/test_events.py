@@ -10,6 +10,7 @@ import pytest
 
 from baton_shared import events as ev
 from baton_shared.events import catalogue
+from baton_shared.streams.bus import entry_fields
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 MESSAGE = ev.InboundMessage(
@@ -116,3 +117,47 @@ def test_ids_are_stable() -> None:
     assert ev.conversation_id_for("1001", "55") != ev.conversation_id_for("1002", "55")
     assert ev.command_id_for("turn-1", 0) == ev.command_id_for("turn-1", 0)
     assert ev.command_id_for("turn-1", 0) != ev.command_id_for("turn-1", 1)
+
+
+ODD_TEXT = "".join(map(chr, range(0x20))) + '"\\/ olá 👋 \u2028\u2029 \x7f \ufeff </script>'
+
+
+@pytest.mark.parametrize(
+    ("body", "signature", "received_at"),
+    [
+        ('{"object":"whatsapp_business_account","entry":[]}', "sha256=00", NOW),
+        (json.dumps({"t": ODD_TEXT}, ensure_ascii=False), "sha256=ab", NOW.replace(microsecond=7)),
+        (ODD_TEXT, "sha256=\u00e9\u00ff\t", datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)),
+        ("{}", "", datetime(2026, 1, 2, 3, 4, 5).astimezone()),  # another offset
+    ],
+)
+def test_webhook_fields_are_byte_for_byte_the_models(
+    body: str, signature: str, received_at: datetime
+) -> None:
+    """The request path's direct builder writes exactly what the pydantic envelope writes."""
+    event_id = str(uuid.uuid4())
+    fields = ev.webhook_received_fields(
+        body, signature, received_at, event_id=event_id, producer="ingress"
+    )
+    written = json.loads(fields["body"])
+    model = ev.WebhookReceived(
+        event_id=uuid.UUID(event_id),
+        occurred_at=received_at,
+        producer="ingress",
+        correlation_id=uuid.UUID(written["correlation_id"]),
+        traceparent=written["traceparent"],
+        payload=ev.WebhookBody(body=body, signature=signature, received_at=received_at),
+    )
+    assert fields == entry_fields(model)
+    assert ev.parse_event("webhook.received", 1, fields["body"]) == model
+
+
+def test_webhook_correlation_ids_are_distinct_version_4_uuids() -> None:
+    def correlation_id() -> uuid.UUID:
+        event_id = str(uuid.uuid4())
+        fields = ev.webhook_received_fields("{}", "", NOW, event_id=event_id, producer="x")
+        return uuid.UUID(json.loads(fields["body"])["correlation_id"])
+
+    ids = [correlation_id() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}

@@ -50,6 +50,8 @@ def test_real_secret_accepted_in_production() -> None:
         ("max_deliveries", 0, "greater than or equal to 1"),
         ("db_pool_size", 0, "greater than or equal to 1"),
         ("inbox_retention_days", 7, "greater than or equal to 8"),
+        ("baton_nice", -1, "greater than or equal to 0"),
+        ("baton_nice", 20, "less than or equal to 19"),
     ],
 )
 def test_bad_values_are_refused(field: str, value: object, message: str) -> None:

@@ -15,6 +15,7 @@ from baton_devtools.whatsapp.errors import GraphError, graph_error_handler
 from baton_devtools.whatsapp.fast_path import SendFastPath
 from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.state import WaState
+from baton_shared.priority import lower_priority
 
 
 def create_app(settings: WaEmulatorSettings | None = None) -> FastAPI:
@@ -48,6 +49,7 @@ def create_app(settings: WaEmulatorSettings | None = None) -> FastAPI:
 def main(argv: list[str]) -> int:
     """Serve the emulator with uvicorn (`--host`, `--port`; env `WA_EMULATOR_PORT`)."""
     settings = WaEmulatorSettings()
+    lower_priority(settings.baton_nice)
     parser = argparse.ArgumentParser(prog="baton-dev wa-emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.wa_emulator_port)

@@ -23,6 +23,7 @@ class WaEmulatorSettings(BaseSettings):
         wa_emulator_enforce_window: enforce the 24-hour window, 131047
             (`WA_EMULATOR_ENFORCE_WINDOW`; off by default: tests that open windows through
             ingress events rather than through the emulator would otherwise fail).
+        baton_nice: CPU niceness to run at (`BATON_NICE`, 0..19), as for the services.
     """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -37,3 +38,4 @@ class WaEmulatorSettings(BaseSettings):
     wa_emulator_throughput_mps: int = Field(default=80, ge=0)
     wa_emulator_pair_limit: bool = True
     wa_emulator_enforce_window: bool = False
+    baton_nice: int = Field(default=0, ge=0, le=19)

@@ -6,10 +6,12 @@ import os
 import sys
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from baton_ingress.api.deps import IngressContext
+from baton_ingress.api.front import IngressFront
 from baton_ingress.api.routes import webhook
-from baton_ingress.appender import WebhookAppender
+from baton_ingress.appender import WebhookAppender, appender_bus
 from baton_ingress.consumer import register_consumers
 from baton_ingress.db.models import SCHEMA
 from baton_ingress.replay import replay_cli
@@ -28,15 +30,23 @@ def create_app(settings: IngressSettings, *, run_worker: bool | None = None) -> 
         run_worker = settings.role != "web"
     if run_worker:
         register_consumers(runtime, settings)
-    web = settings.role != "worker"
-    app = build_app(runtime, title="Baton ingress", routers=[webhook.router] if web else [])
-    if web:
-        app.state.ingress = IngressContext(
-            settings=settings, bus=runtime.bus, appender=WebhookAppender(runtime.bus)
+    if settings.role == "worker":
+        app = build_app(runtime, title="Baton ingress")
+    else:
+        appender = WebhookAppender(appender_bus(settings), timeout=settings.publish_timeout_seconds)
+        app = build_app(
+            runtime, title="Baton ingress", routers=[webhook.router], on_stop=[appender.aclose]
         )
-        app.add_middleware(webhook.WebhookFastPath)
+        app.state.ingress = IngressContext(settings=settings, bus=runtime.bus, appender=appender)
     app.state.runtime = runtime
     return app
+
+
+def serve_app(settings: IngressSettings) -> ASGIApp:
+    """What `serve` hands to uvicorn: the app of `create_app`, behind `IngressFront` (which
+    answers `POST /webhook` itself) unless the process is only a worker."""
+    app = create_app(settings)
+    return app if settings.role == "worker" else IngressFront(app)
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -57,7 +67,7 @@ def cli(argv: list[str] | None = None) -> int:
     return run_cli(
         "ingress",
         settings_cls=IngressSettings,
-        create_app=create_app,
+        create_app=serve_app,
         migrations="baton_ingress.db.migrations",
         schema=SCHEMA,
         port=lambda s: s.http_port,

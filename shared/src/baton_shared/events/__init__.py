@@ -41,7 +41,7 @@ from baton_shared.events.outbound import (
     OutboundMedia,
     OutboundOutcome,
 )
-from baton_shared.events.webhook import WebhookBody, WebhookReceived
+from baton_shared.events.webhook import WebhookBody, WebhookReceived, webhook_received_fields
 
 __all__ = [
     "CATALOGUE",
@@ -89,4 +89,5 @@ __all__ = [
     "parse_event",
     "trace_id_of",
     "utcnow",
+    "webhook_received_fields",
 ]

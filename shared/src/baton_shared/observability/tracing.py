@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -83,7 +84,6 @@ class IdsOnlyTracer(Tracer):
         span_id = random.getrandbits(64) or 1
         return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
 
-    @contextmanager
     def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
@@ -95,13 +95,27 @@ class IdsOnlyTracer(Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[Span]:
+    ) -> _CurrentSpan:
         """A new span (see `start_span`), current inside the block."""
-        span = self.start_span(name, context)
-        with trace.use_span(
-            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ) as current:
-            yield current
+        return _CurrentSpan(self.start_span(name, context))
+
+
+class _CurrentSpan:
+    """Makes `span` the current span inside a `with` block: `trace.use_span(span,
+    end_on_exit=False)` for a span with nothing to record, without its two generator-based
+    context managers (a third of a request span's cost; every request and event has one)."""
+
+    __slots__ = ("_token", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._token)
 
 
 class IdsOnlyTracerProvider(trace.TracerProvider):

@@ -56,7 +56,7 @@ def parse_webhook(
     parsed = ParsedWebhook()
     try:
         document = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # the request path lets depth ~1,000 through
         parsed.rejections.append(Rejection(f"body is not JSON: {exc}", "body"))
         return parsed
     entries = obj(document).get("entry")

@@ -5,48 +5,65 @@ The POST path does the least possible work: signature, size, JSON, append the ra
 Concurrent requests share Redis round trips (`WebhookAppender`); each is still answered 200
 only once Redis has its entry.
 
-`POST /webhook` is a bare ASGI app routed by Starlette (`WebhookEndpoint`), not a FastAPI
-endpoint: it reads the raw body from the ASGI channel and sends its answer itself, so there
-is no dependency resolution, validation, `Request`/`Response` object or serialisation to pay
-for on the hot path (it is therefore not in the OpenAPI document; the GET handshake is).
+`POST /webhook` is a bare ASGI app (`WebhookEndpoint`) that `api.front.IngressFront` calls
+before FastAPI sees the request: it reads the raw body from the ASGI channel and sends its
+answer itself, so there is no middleware stack, routing, dependency resolution, validation,
+`Request`/`Response` object or serialisation to pay for on the hot path (it is therefore not
+in the OpenAPI document; the GET handshake is).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import uuid
 
+import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from redis.exceptions import RedisError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from baton_ingress import metrics
 from baton_ingress.api.deps import IngressContext, IngressDep
 from baton_ingress.signature import signature_matches
-from baton_shared.events import WebhookBody, WebhookReceived, utcnow
-from baton_shared.observability.http import ObservabilityMiddleware
+from baton_shared.events import utcnow, webhook_received_fields
+from baton_shared.streams import names
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhook"])
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 _BODY_NS = uuid.UUID("3b0f8e52-6a0e-4d5c-9d62-6f1e2b7c4a19")
+_BODY_NS_BYTES = _BODY_NS.bytes
 
 
 def webhook_event_id(body: bytes) -> uuid.UUID:
     """The event id of a body: byte-identical redeliveries get the same id, so the bus
     appends them once."""
-    return uuid.uuid5(_BODY_NS, hashlib.sha256(body).hexdigest())
+    return uuid.UUID(webhook_event_key(body))
+
+
+def webhook_event_key(body: bytes) -> str:
+    """`str(webhook_event_id(body))`, the UUID 5 of the body's SHA-256 (hex) in `_BODY_NS`,
+    written without building a `UUID` (a third of the cost, on every webhook). The ids must
+    never change: a redelivery is recognised by its id (test_webhook_ids.py)."""
+    name = hashlib.sha256(body).hexdigest().encode()
+    h = hashlib.sha1(_BODY_NS_BYTES + name, usedforsecurity=False).hexdigest()
+    # Version 5 in the 13th hex digit; the RFC 4122 variant (binary 10) in the top bits of
+    # the 17th.
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 _SIGNATURE_HEADER = SIGNATURE_HEADER.encode()
 _TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+_RETRY_LATER = "temporarily unable to accept webhooks; retry later"
 
 
 class _DisconnectedError(Exception):
@@ -103,13 +120,21 @@ async def _read_limited(receive: Receive, declared: str | None, limit: int) -> b
 
 
 def _json_problem(text: str) -> str | None:
-    """Why `text` is not a JSON object, or None when it is one."""
+    """Why `text` is not a JSON object, or None when it is one.
+
+    orjson first (a third of `json.loads`'s time, on every webhook). It is stricter than the
+    standard library, which the worker parses with: NaN, lone surrogate escapes and integers
+    past 64 bits are JSON to `json`, so what orjson refuses is judged again by `json`, which
+    also words the reason."""
     try:
-        parsed = json.loads(text)
-    except ValueError as exc:
-        return f"body is not valid JSON: {exc}"
-    except RecursionError:
-        return "body is not valid JSON: nested too deeply"
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            return f"body is not valid JSON: {exc}"
+        except RecursionError:
+            return "body is not valid JSON: nested too deeply"
     if not isinstance(parsed, dict):
         return f"body must be a JSON object, got {type(parsed).__name__}"
     return None
@@ -133,79 +158,56 @@ async def verify(
 class WebhookEndpoint:
     """`POST /webhook` as a bare ASGI app: 200 once the raw body is durably on `wa.webhooks`.
 
-    Not a `request -> response` function: Starlette would wrap it in a `Request`, an
-    exception-handling layer and a `Response` object per call, all measurable at thousands
-    of requests a second, and none needed to read one body and answer it."""
+    Never a 500: every refusal has its status and reason, and anything unexpected (a bug) is
+    logged and answered 503, which WhatsApp retries — the body is not acknowledged, so it is
+    not lost. (Nothing outside catches for it: `IngressFront` calls it before FastAPI's
+    error middleware.)"""
+
+    def __init__(self, ctx: IngressContext) -> None:
+        self.appender = ctx.appender
+        self.secrets = ctx.settings.app_secrets  # a property that splits a string: once
+        self.max_body_bytes = ctx.settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx: IngressContext = scope["app"].state.ingress
-        settings = ctx.settings
+        try:
+            outcome, reason = await self._accept(scope, receive)
+        except _DisconnectedError:
+            return
+        except Exception:
+            log.exception("POST /webhook failed unexpectedly; answering 503")
+            outcome, reason = "unavailable", _RETRY_LATER
+        if outcome == "ok":
+            metrics.count_webhook("ok")
+            await _answer(send, 200, b"OK", _TEXT_HEADERS)
+        else:
+            await _refuse(send, outcome, reason)
+
+    async def _accept(self, scope: Scope, receive: Receive) -> tuple[str, str]:
+        """Check and append one webhook: its outcome (`metrics.OUTCOME_STATUS`) and, for a
+        refusal, the reason."""
         signature, declared = _headers(scope)
         if not signature:
-            return await _refuse(send, "unsigned", "missing X-Hub-Signature-256 header")
-        try:
-            body = await _read_limited(receive, declared, settings.max_body_bytes)
-        except _DisconnectedError:
-            return None
+            return "unsigned", "missing X-Hub-Signature-256 header"
+        body = await _read_limited(receive, declared, self.max_body_bytes)
         if body is None:
-            return await _refuse(
-                send, "too_large", f"body larger than {settings.max_body_bytes} bytes"
-            )
-        if not signature_matches(body, signature, settings.app_secrets):
-            return await _refuse(
-                send, "bad_signature", "X-Hub-Signature-256 does not match the body"
-            )
+            return "too_large", f"body larger than {self.max_body_bytes} bytes"
+        if not signature_matches(body, signature, self.secrets):
+            return "bad_signature", "X-Hub-Signature-256 does not match the body"
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return await _refuse(send, "not_json", "body is not UTF-8 text")
+            return "not_json", "body is not UTF-8 text"
         problem = _json_problem(text)
         if problem is not None:
-            return await _refuse(send, "not_json", problem)
-        event = WebhookReceived.create(
-            WebhookBody(body=text, signature=signature, received_at=utcnow()),
-            producer="ingress",
-            event_id=webhook_event_id(body),
+            return "not_json", problem
+        event_id = webhook_event_key(body)
+        fields = webhook_received_fields(
+            text, signature, utcnow(), event_id=event_id, producer="ingress"
         )
         try:
-            async with asyncio.timeout(settings.publish_timeout_seconds):
-                await ctx.appender.append(event)
+            await self.appender.append(names.WA_WEBHOOKS, event_id, fields)
         except (RedisError, OSError, TimeoutError) as exc:
             # Not acknowledged, so WhatsApp retries: nothing answered 200 is ever lost.
             log.warning("cannot append webhook to the stream: %s: %s", type(exc).__name__, exc)
-            return await _refuse(
-                send, "unavailable", "temporarily unable to accept webhooks; retry later"
-            )
-        metrics.count_webhook("ok")
-        return await _answer(send, 200, b"OK", _TEXT_HEADERS)
-
-
-# An ASGI app, not a function: Starlette routes to it as is (see `WebhookEndpoint`).
-router.add_route(
-    "/webhook",
-    WebhookEndpoint(),  # type: ignore[arg-type]
-    methods=["POST"],
-    include_in_schema=False,
-)
-_ROUTE = router.routes[-1]
-
-
-class WebhookFastPath:
-    """Middleware that hands `POST /webhook` to `WebhookEndpoint` directly, in its own
-    request span and latency metric (`ObservabilityMiddleware`, route `/webhook`).
-
-    Everything else goes down the app as usual. Skipped for the webhook: the layers inside
-    the user middleware (exception handlers, the per-request exit stack, the routers), which
-    cost about as much CPU as the endpoint itself and which it does not use. Still around it:
-    Starlette's `ServerErrorMiddleware` and FastAPI's outer layers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.webhook = ObservabilityMiddleware(_ROUTE.app)  # type: ignore[attr-defined]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/webhook" and scope["method"] == "POST":
-            scope["route"] = _ROUTE  # what the router would have set: the metric's label
-            await self.webhook(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return "unavailable", _RETRY_LATER
+        return "ok", ""
