@@ -63,7 +63,7 @@ from baton_devtools.supervisor import PROCESSES, start_stack
 from baton_ingress.signature import sign
 from baton_shared.settings import BaseServiceSettings
 from baton_shared.streams import names
-from baton_shared.testing import drained, new_prefix
+from baton_shared.testing import delete_prefix, drained, new_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
@@ -324,6 +324,18 @@ async def wait_healthy(url: str, within: float) -> None:
             await asyncio.sleep(0.1)
 
 
+async def forget_prefix(redis_url: str, prefix: str) -> None:
+    """Delete the run's keys: the Redis server is shared, and a run leaves a publish-once
+    marker per webhook behind (they would live for days)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        await delete_prefix(redis, prefix)
+    finally:
+        await redis.aclose()
+
+
 async def wait_drained(redis_url: str, prefix: str, within: float) -> float | None:
     """Seconds until the ingress worker has handled everything on `wa.webhooks` (None: not
     `within` that many seconds)."""
@@ -482,6 +494,7 @@ async def main(argv: list[str]) -> None:
                     drained_2 = await wait_drained(found.redis_url, prefix, args.drain_seconds)
                 bare.terminate()
                 await asyncio.wait_for(bare.wait(), timeout=10)
+                await forget_prefix(found.redis_url, prefix)
     finally:
         if bare is not None and bare.returncode is None:
             bare.kill()

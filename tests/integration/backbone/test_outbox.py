@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select, text
 
-from baton_shared.db import Database, OutboxRelay, add_to_outbox
+from baton_shared.db import Database, OutboxRelay, add_to_outbox, publish_committed
 from baton_shared.db.tables import outbox
 from baton_shared.events import PlatformError, PlatformErrorReceived, PlatformErrors
 from baton_shared.streams import names
@@ -54,6 +55,33 @@ async def test_events_staged_together_publish_in_staged_order(db: Database, bus:
     async with db.session() as session:
         await add_to_outbox(session, *events)
     await OutboxRelay(db, bus).publish_batch()
+    assert await stream_ids(bus) == [str(e.event_id) for e in events]
+
+
+async def test_committer_publishes_its_own_events_at_once(db: Database, bus: Bus) -> None:
+    events = [make_event(n) for n in range(3)]
+    async with db.session() as session:
+        await add_to_outbox(session, *events, wake_relay=False)
+    assert not db.changed.is_set()  # the relay is not woken for them
+    await publish_committed(db, bus, events)
+    assert await stream_ids(bus) == [str(e.event_id) for e in events]
+    async with db.session() as session:
+        assert (await session.execute(select(outbox))).all() == []
+
+
+async def test_events_a_committer_failed_to_publish_are_left_to_the_relay(
+    db: Database, bus: Bus, prefix: str
+) -> None:
+    events = [make_event(n) for n in range(2)]
+    async with db.session() as session:
+        await add_to_outbox(session, *events, wake_relay=False)
+    redis_away = Bus(Redis(host="127.0.0.1", port=1), prefix=prefix)  # nothing listens there
+    try:
+        await publish_committed(db, redis_away, events)  # logs, does not raise
+    finally:
+        await redis_away.redis.aclose()
+    assert await stream_ids(bus) == []
+    await OutboxRelay(db, bus).publish_batch()  # its next poll
     assert await stream_ids(bus) == [str(e.event_id) for e in events]
 
 

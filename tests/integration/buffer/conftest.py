@@ -28,6 +28,7 @@ from baton_shared.events import (
     conversation_id_for,
     parse_event,
 )
+from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.streams.consumer import Delivery
 
@@ -59,7 +60,14 @@ class Replica:
     on_completed: Callable[[TurnCompleted], Awaitable[None]]
 
     async def released(self, conv: Conversation) -> list[TurnReady]:
-        """The `TurnReady` events staged for `conv` (the outbox; no relay runs here)."""
+        """The `TurnReady` events released for `conv`, in turn order: those published on
+        `conv.turns` and those still staged in the outbox (no relay runs here)."""
+        bus = self.ctx.timers.bus
+        events = [
+            parse_event(f["event_type"], int(f["schema_version"]), f["body"])
+            for _, f in await bus.redis.xrange(bus.key(names.CONV_TURNS))
+            if f.get("conversation_id") == conv.id
+        ]
         async with self.ctx.db.sessions() as session:
             rows = await session.execute(
                 text(
@@ -68,8 +76,9 @@ class Replica:
                 ),
                 {"c": conv.id},
             )
-            events = [parse_event(r.event_type, r.schema_version, r.body) for r in rows]
-        return [e for e in events if isinstance(e, TurnReady)]
+            events += [parse_event(r.event_type, r.schema_version, r.body) for r in rows]
+        turns = {e.event_id: e for e in events if isinstance(e, TurnReady)}
+        return sorted(turns.values(), key=lambda e: e.payload.sequence)
 
     async def texts(self, conv: Conversation) -> list[list[str | None]]:
         """The texts of each released turn of `conv`, in turn order."""

@@ -19,7 +19,7 @@ from baton_buffer import metrics
 from baton_buffer.context import PRODUCER, BufferContext
 from baton_buffer.db import repo
 from baton_buffer.rules import Closing, closing, next_check
-from baton_shared.db import add_to_outbox
+from baton_shared.db import add_to_outbox, publish_committed
 from baton_shared.events import (
     Turn,
     TurnCloseReason,
@@ -53,7 +53,7 @@ async def release_many(
     for: it is looked at again at once (by the ticker), see `release_due`."""
     async with ctx.db.session() as session:
         released = await release_due(session, ctx, conversation_ids, skip_locked=skip_locked)
-    released.committed(ctx)
+    await released.committed(ctx)
     return released.next_at
 
 
@@ -112,8 +112,16 @@ class Released:
     events: list[TurnReady] = field(default_factory=list)
     opened: list[tuple[TurnCloseReason, int, float]] = field(default_factory=list)
 
-    def committed(self, ctx: BufferContext) -> None:
-        """Call once the transaction committed: count the turns."""
+    async def committed(self, ctx: BufferContext) -> None:
+        """Call once the transaction committed: publish the `TurnReady` events and count the
+        turns.
+
+        Published here, not by the outbox relay's next round: the relay publishes a schema's
+        events one batch at a time in commit order, which a release has no need for (a
+        conversation has one turn in flight, so never two `TurnReady` waiting), and waiting
+        for it was most of a turn's lateness under load. The rows stay in the outbox until
+        published, so a crash or a Redis error here leaves them to the relay."""
+        await publish_committed(ctx.db, ctx.timers.bus, self.events)
         now = ctx.clock()
         for closed_by, size, due in self.opened:
             metrics.TURNS_RELEASED.labels(closed_by.value).inc()
@@ -201,7 +209,7 @@ async def release_due(
         out.opened.append((close.closed_by, len(taken), close.due))
         out.next_at[conversation_id] = now + ctx.rules.stuck_turn_seconds
     await repo.open_turns(session, new_turns, at)
-    await add_to_outbox(session, *out.events)
+    await add_to_outbox(session, *out.events, wake_relay=False)  # see `Released.committed`
     return out
 
 

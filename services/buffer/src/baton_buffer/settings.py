@@ -43,6 +43,6 @@ class BufferSettings(BaseServiceSettings):
     claim_lease_seconds: float = Field(30.0, gt=0, validation_alias="BUFFER_CLAIM_LEASE_SECONDS")
     recovery_seconds: float = Field(60.0, gt=0, validation_alias="BUFFER_RECOVERY_SECONDS")
     inbound_batch: int = Field(500, ge=1, le=2000, validation_alias="BUFFER_INBOUND_BATCH")
-    release_batch: int = Field(200, ge=1, le=10_000, validation_alias="BUFFER_RELEASE_BATCH")
-    release_chunk: int = Field(50, ge=1, le=1000, validation_alias="BUFFER_RELEASE_CHUNK")
+    release_batch: int = Field(400, ge=1, le=10_000, validation_alias="BUFFER_RELEASE_BATCH")
+    release_chunk: int = Field(100, ge=1, le=1000, validation_alias="BUFFER_RELEASE_CHUNK")
     release_concurrency: int = Field(8, ge=1, le=256, validation_alias="BUFFER_RELEASE_CONCURRENCY")

@@ -2,7 +2,7 @@
 
 from baton_shared.db.engine import Database, async_url, sync_url
 from baton_shared.db.inbox import InboxPruner, claim_inbox
-from baton_shared.db.outbox import OutboxRelay, add_to_outbox
+from baton_shared.db.outbox import OutboxRelay, add_to_outbox, publish_committed
 
 __all__ = [
     "Database",
@@ -11,5 +11,6 @@ __all__ = [
     "add_to_outbox",
     "async_url",
     "claim_inbox",
+    "publish_committed",
     "sync_url",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from baton_shared.db.engine import OUTBOX_STAGED, Database
 from baton_shared.db.tables import outbox
 from baton_shared.events import Event
 from baton_shared.observability import metrics
-from baton_shared.streams.bus import Bus, stream_fields
+from baton_shared.streams.bus import Bus, entry_fields, stream_fields
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,15 @@ _STAGE = text(
 )
 
 
-async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
+async def add_to_outbox(session: AsyncSession, *events: Event, wake_relay: bool = True) -> None:
     """Stage events for publication when (and only if) the session's transaction commits;
-    the commit wakes the relay."""
+    the commit wakes the relay, unless the committer publishes them itself
+    (`wake_relay=False`, then `publish_committed`): the relay still finds them at its next
+    poll if it does not."""
     if not events:
         return
-    session.info[OUTBOX_STAGED] = True
+    if wake_relay:
+        session.info[OUTBOX_STAGED] = True
     await session.execute(
         _STAGE,
         {
@@ -49,6 +53,33 @@ async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
             "bodies": [event.model_dump_json() for event in events],
         },
     )
+
+
+async def publish_committed(db: Database, bus: Bus, events: Sequence[Event]) -> None:
+    """Publish events whose outbox rows the caller has just committed, at once instead of at
+    the relay's next round, then delete their rows.
+
+    Only for events whose relative order across transactions does not matter (the relay
+    publishes in commit order; concurrent committers publishing their own events do not).
+    Never raises: if Redis or PostgreSQL refuses, the rows stay and the relay publishes them
+    at its next poll; an event published here and again by the relay is appended once (the
+    bus drops the repeat by event id)."""
+    if not events:
+        return
+    try:
+        await bus.publish_many([(e.stream, str(e.event_id), entry_fields(e)) for e in events])
+        async with db.sessions() as session, session.begin():
+            await session.execute(
+                text("DELETE FROM outbox WHERE event_id = ANY(:ids)"),
+                {"ids": [e.event_id for e in events]},
+            )
+    except Exception:
+        log.warning(
+            "publishing %d committed events failed; the outbox relay will", len(events),
+            exc_info=True,
+        )
+        return
+    metrics.OUTBOX_PUBLISHED.labels(db.schema).inc(len(events))
 
 
 class OutboxRelay:

@@ -36,7 +36,7 @@ def make_batch_handler(ctx: BufferContext) -> BatchHandler:
             released = await release_due(
                 session, ctx, sorted({c.conversation_id for c in completions.values()})
             )
-        released.committed(ctx)
+        await released.committed(ctx)
         counted: set[object] = set()
         for turn_id, outcome in reports:
             completion = completions.get(turn_id)
