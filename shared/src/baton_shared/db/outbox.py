@@ -75,7 +75,8 @@ async def publish_committed(db: Database, bus: Bus, events: Sequence[Event]) -> 
             )
     except Exception:
         log.warning(
-            "publishing %d committed events failed; the outbox relay will", len(events),
+            "publishing %d committed events failed; the outbox relay will",
+            len(events),
             exc_info=True,
         )
         return
