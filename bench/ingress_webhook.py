@@ -494,7 +494,7 @@ async def main(argv: list[str]) -> None:
                     drained_2 = await wait_drained(found.redis_url, prefix, args.drain_seconds)
                 bare.terminate()
                 await asyncio.wait_for(bare.wait(), timeout=10)
-                await forget_prefix(found.redis_url, prefix)
+            await forget_prefix(found.redis_url, prefix)  # once the stack has stopped
     finally:
         if bare is not None and bare.returncode is None:
             bare.kill()

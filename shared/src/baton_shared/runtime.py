@@ -65,7 +65,10 @@ class Runtime:
             logs.set_log_bodies(True)
         self.db = Database(settings.database_url, schema, pool_size=settings.db_pool_size)
         self.bus = Bus.from_url(
-            settings.redis_url, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            maxlen=settings.stream_maxlen,
+            dedupe_seconds=settings.publish_dedupe_seconds,
         )
         self.stop = asyncio.Event()
         self.consumers: list[Consumer] = []

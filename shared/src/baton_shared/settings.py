@@ -28,6 +28,12 @@ class BusSettings(BaseSettings):
         redis_url: Redis URL (`redis://host:port/db` or `unix:///path`).
         redis_prefix: prefix for every Redis key and stream; empty in production.
         stream_maxlen: approximate MAXLEN applied on every publish.
+        publish_dedupe_seconds: how long a published event id is remembered, so that the same
+            event published again (an outbox row re-published after a crash, a webhook body
+            WhatsApp sends again) is appended once (`PUBLISH_DEDUPE_SECONDS`). Each published
+            event leaves one small Redis key for this long: at 1,000 events/s an hour is
+            ~3.6 million keys (~300 MB). Consumers de-duplicate durably on their own (inbox,
+            unique keys), so this only saves them work.
     """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
@@ -35,6 +41,7 @@ class BusSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = ""
     stream_maxlen: int = Field(default=100_000, ge=1000)
+    publish_dedupe_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
     @field_validator("redis_url")
     @classmethod

@@ -52,6 +52,7 @@ def test_real_secret_accepted_in_production() -> None:
         ("inbox_retention_days", 7, "greater than or equal to 8"),
         ("baton_nice", -1, "greater than or equal to 0"),
         ("baton_nice", 20, "less than or equal to 19"),
+        ("publish_dedupe_seconds", 59, "greater than or equal to 60"),
     ],
 )
 def test_bad_values_are_refused(field: str, value: object, message: str) -> None:

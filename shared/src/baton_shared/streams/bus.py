@@ -86,7 +86,7 @@ class Bus:
         *,
         prefix: str = "",
         maxlen: int = 100_000,
-        dedupe_seconds: int = 7 * 24 * 3600,
+        dedupe_seconds: int = 3600,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -96,9 +96,12 @@ class Bus:
         self._published_counters: dict[tuple[str, str], Any] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "", maxlen: int = 100_000) -> Bus:
+    def from_url(
+        cls, url: str, *, prefix: str = "", maxlen: int = 100_000, dedupe_seconds: int = 3600
+    ) -> Bus:
         """A bus on a new connection pool for `url`."""
-        return cls(Redis.from_url(url, decode_responses=True), prefix=prefix, maxlen=maxlen)
+        redis = Redis.from_url(url, decode_responses=True)
+        return cls(redis, prefix=prefix, maxlen=maxlen, dedupe_seconds=dedupe_seconds)
 
     def maxlen_of(self, stream: str) -> int:
         """The approximate length `stream` is trimmed to on append; 0: never by length."""
