@@ -347,7 +347,7 @@ async def lateness_report(phase: Phase, database_url: str, rules: Rules) -> None
                     text(
                         "SELECT t.turn_id, t.closed_by, t.released_at, "
                         "array_agg(m.arrived_at ORDER BY m.arrival_seq) AS arrivals, "
-                        "array_agg(m.message_id) AS ids "
+                        "array_agg(m.message_id ORDER BY m.arrival_seq) AS ids "
                         "FROM buffer.turns t JOIN buffer.messages m ON m.turn_id = t.turn_id "
                         "JOIN buffer.conversations c ON c.conversation_id = t.conversation_id "
                         "WHERE c.phone_number_id = :p GROUP BY t.turn_id"
