@@ -19,7 +19,7 @@ one phase's backlog competes as little as possible with the next one's measureme
 
 Priorities: the ingress `web` process (and the bare endpoint) run at normal priority,
 every other process of the stack — the ingress worker, buffer, agent, sender, operator-api
-and the two emulators — at niceness `--nice` (10; `BATON_NICE`, see README "Scaling"), as
+and the two emulators — at niceness `--nice` (19; `BATON_NICE`, see README "Scaling"), as
 a deployment that shares one machine between the request path and the background work
 should run them. `--nice 0` runs everything at one priority. With `--one-process` the
 ingress process (web and worker in one) stays at normal priority.
@@ -394,7 +394,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument(
         "--nice",
         type=int,
-        default=10,
+        default=19,
         choices=range(20),
         metavar="0..19",
         help="niceness of every process but ingress web (BATON_NICE); 0: all at one priority",
