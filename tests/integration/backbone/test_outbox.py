@@ -61,9 +61,9 @@ async def test_events_staged_together_publish_in_staged_order(db: Database, bus:
 async def test_committer_publishes_its_own_events_at_once(db: Database, bus: Bus) -> None:
     events = [make_event(n) for n in range(3)]
     async with db.session() as session:
-        await add_to_outbox(session, *events, wake_relay=False)
+        staged = await add_to_outbox(session, *events, wake_relay=False)
     assert not db.changed.is_set()  # the relay is not woken for them
-    await publish_committed(db, bus, events)
+    await publish_committed(db, bus, staged)
     assert await stream_ids(bus) == [str(e.event_id) for e in events]
     async with db.session() as session:
         assert (await session.execute(select(outbox))).all() == []
@@ -74,10 +74,10 @@ async def test_events_a_committer_failed_to_publish_are_left_to_the_relay(
 ) -> None:
     events = [make_event(n) for n in range(2)]
     async with db.session() as session:
-        await add_to_outbox(session, *events, wake_relay=False)
+        staged = await add_to_outbox(session, *events, wake_relay=False)
     redis_away = Bus(Redis(host="127.0.0.1", port=1), prefix=prefix)  # nothing listens there
     try:
-        await publish_committed(db, redis_away, events)  # logs, does not raise
+        await publish_committed(db, redis_away, staged)  # logs, does not raise
     finally:
         await redis_away.redis.aclose()
     assert await stream_ids(bus) == []

@@ -161,3 +161,11 @@ def test_webhook_correlation_ids_are_distinct_version_4_uuids() -> None:
     ids = [correlation_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
     assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+
+
+def test_random_event_ids_are_version_4_uuids_and_distinct() -> None:
+    from baton_shared.events.envelope import random_uuid
+
+    ids = [random_uuid() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)

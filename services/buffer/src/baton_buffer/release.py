@@ -19,7 +19,7 @@ from baton_buffer import metrics
 from baton_buffer.context import PRODUCER, BufferContext
 from baton_buffer.db import repo
 from baton_buffer.rules import Closing, closing, next_check
-from baton_shared.db import add_to_outbox, publish_committed
+from baton_shared.db import Staged, add_to_outbox, publish_committed
 from baton_shared.events import (
     Turn,
     TurnCloseReason,
@@ -106,11 +106,13 @@ class Released:
         next_at: when to look at each conversation next (None: not until it changes).
         events: the `TurnReady` events staged in the outbox.
         opened: closing rule, message count and due time of each released turn.
+        staged: the events' outbox entries, to publish once committed.
     """
 
     next_at: dict[str, float | None]
     events: list[TurnReady] = field(default_factory=list)
     opened: list[tuple[TurnCloseReason, int, float]] = field(default_factory=list)
+    staged: list[Staged] = field(default_factory=list)
 
     async def committed(self, ctx: BufferContext) -> None:
         """Call once the transaction committed: publish the `TurnReady` events and count the
@@ -121,7 +123,7 @@ class Released:
         conversation has one turn in flight, so never two `TurnReady` waiting), and waiting
         for it was most of a turn's lateness under load. The rows stay in the outbox until
         published, so a crash or a Redis error here leaves them to the relay."""
-        await publish_committed(ctx.db, ctx.timers.bus, self.events)
+        await publish_committed(ctx.db, ctx.timers.bus, self.staged)
         now = ctx.clock()
         for closed_by, size, due in self.opened:
             metrics.TURNS_RELEASED.labels(closed_by.value).inc()
@@ -209,7 +211,7 @@ async def release_due(
         out.opened.append((close.closed_by, len(taken), close.due))
         out.next_at[conversation_id] = now + ctx.rules.stuck_turn_seconds
     await repo.open_turns(session, new_turns, at)
-    await add_to_outbox(session, *out.events, wake_relay=False)  # see `Released.committed`
+    out.staged = await add_to_outbox(session, *out.events, wake_relay=False)  # see `committed`
     return out
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +18,7 @@ from baton_shared.db.engine import OUTBOX_STAGED, Database
 from baton_shared.db.tables import outbox
 from baton_shared.events import Event
 from baton_shared.observability import metrics
-from baton_shared.streams.bus import Bus, entry_fields, stream_fields
+from baton_shared.streams.bus import Bus, stream_fields
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +35,33 @@ _STAGE = text(
 )
 
 
-async def add_to_outbox(session: AsyncSession, *events: Event, wake_relay: bool = True) -> None:
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """An event staged in the outbox, as the stream entry it becomes (serialised once).
+
+    Attributes:
+        event_id: the event's id (its outbox row's key).
+        stream: the stream it goes to.
+        fields: its stream entry's fields.
+    """
+
+    event_id: uuid.UUID
+    stream: str
+    fields: dict[str, str]
+
+
+async def add_to_outbox(
+    session: AsyncSession, *events: Event, wake_relay: bool = True
+) -> list[Staged]:
     """Stage events for publication when (and only if) the session's transaction commits;
     the commit wakes the relay, unless the committer publishes them itself
-    (`wake_relay=False`, then `publish_committed`): the relay still finds them at its next
-    poll if it does not."""
+    (`wake_relay=False`, then `publish_committed` with what this returns): the relay still
+    finds them at its next poll if it does not."""
     if not events:
-        return
+        return []
     if wake_relay:
         session.info[OUTBOX_STAGED] = True
+    bodies = [event.model_dump_json() for event in events]
     await session.execute(
         _STAGE,
         {
@@ -50,37 +70,45 @@ async def add_to_outbox(session: AsyncSession, *events: Event, wake_relay: bool 
             "event_types": [event.event_type for event in events],
             "versions": [event.schema_version for event in events],
             "conversation_ids": [event.conversation_id for event in events],
-            "bodies": [event.model_dump_json() for event in events],
+            "bodies": bodies,
         },
     )
+    return [
+        Staged(
+            e.event_id,
+            e.stream,
+            stream_fields(str(e.event_id), e.event_type, e.schema_version, e.conversation_id, b),
+        )
+        for e, b in zip(events, bodies, strict=True)
+    ]
 
 
-async def publish_committed(db: Database, bus: Bus, events: Sequence[Event]) -> None:
-    """Publish events whose outbox rows the caller has just committed, at once instead of at
-    the relay's next round, then delete their rows.
+async def publish_committed(db: Database, bus: Bus, staged: Sequence[Staged]) -> None:
+    """Publish events whose outbox rows the caller has just committed (what `add_to_outbox`
+    returned), at once instead of at the relay's next round, then delete their rows.
 
     Only for events whose relative order across transactions does not matter (the relay
     publishes in commit order; concurrent committers publishing their own events do not).
     Never raises: if Redis or PostgreSQL refuses, the rows stay and the relay publishes them
     at its next poll; an event published here and again by the relay is appended once (the
     bus drops the repeat by event id)."""
-    if not events:
+    if not staged:
         return
     try:
-        await bus.publish_many([(e.stream, str(e.event_id), entry_fields(e)) for e in events])
+        await bus.publish_many([(s.stream, str(s.event_id), s.fields) for s in staged])
         async with db.sessions() as session, session.begin():
             await session.execute(
                 text("DELETE FROM outbox WHERE event_id = ANY(:ids)"),
-                {"ids": [e.event_id for e in events]},
+                {"ids": [s.event_id for s in staged]},
             )
     except Exception:
         log.warning(
             "publishing %d committed events failed; the outbox relay will",
-            len(events),
+            len(staged),
             exc_info=True,
         )
         return
-    metrics.OUTBOX_PUBLISHED.labels(db.schema).inc(len(events))
+    metrics.OUTBOX_PUBLISHED.labels(db.schema).inc(len(staged))
 
 
 class OutboxRelay:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -46,6 +47,14 @@ def trace_id_of(traceparent: str) -> str | None:
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
+def random_uuid() -> uuid.UUID:
+    """A random (version 4) UUID from `random` rather than `uuid.uuid4`'s `os.urandom`: an
+    event id must be unique, not unpredictable, and a system call per event showed in
+    profiles (~5 % of the buffer's CPU). `random` is seeded by the OS at start and re-seeded
+    in a forked child."""
+    return uuid.UUID(int=random.getrandbits(128), version=4)
+
+
 def utcnow() -> datetime:
     """The current time in UTC, timezone-aware."""
     return datetime.now(UTC)
@@ -77,13 +86,13 @@ class Event(BaseModel):
 
     stream: ClassVar[str]
 
-    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = Field(default_factory=random_uuid)
     event_type: str
     schema_version: int = 1
     occurred_at: datetime = Field(default_factory=utcnow)
     producer: str
     conversation_id: str | None = None
-    correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    correlation_id: uuid.UUID = Field(default_factory=random_uuid)
     causation_id: uuid.UUID | None = None
     traceparent: str = Field(default_factory=new_traceparent)
     payload: Payload

@@ -65,9 +65,7 @@ def webhook_received_fields(
 
 
 def _random_uuid() -> str:
-    """A random (version 4) UUID as text, from `random` rather than `uuid.uuid4`'s
-    `os.urandom`: a correlation id must be unique, not unpredictable, and a system call per
-    webhook shows in a profile. (`random` is re-seeded in a forked child.)"""
+    """`envelope.random_uuid` as text (see there why not `uuid.uuid4`), without a `UUID`."""
     h = f"{random.getrandbits(128):032x}"
     variant = "89ab"[int(h[16], 16) & 3]  # RFC 4122: binary 10 in the top bits
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
