@@ -169,3 +169,12 @@ def test_random_event_ids_are_version_4_uuids_and_distinct() -> None:
     ids = [random_uuid() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
     assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+
+
+def test_uuid_text_is_the_text_of_the_uuid_it_describes() -> None:
+    from baton_shared.events import uuid_text
+
+    for n in range(200):
+        h = f"{(n * 0x9E3779B97F4A7C15F39CC0605CEDC834) % 2**128:032x}"
+        for version in (4, 5):
+            assert uuid_text(h, version) == str(uuid.UUID(hex=h, version=version))

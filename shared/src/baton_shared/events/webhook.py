@@ -7,7 +7,7 @@ from datetime import datetime
 from json.encoder import encode_basestring
 from typing import ClassVar, Literal
 
-from baton_shared.events.envelope import Event, Payload, new_traceparent
+from baton_shared.events.envelope import Event, Payload, new_traceparent, uuid_text
 from baton_shared.streams import names
 
 
@@ -66,9 +66,7 @@ def webhook_received_fields(
 
 def _random_uuid() -> str:
     """`envelope.random_uuid` as text (see there why not `uuid.uuid4`), without a `UUID`."""
-    h = f"{random.getrandbits(128):032x}"
-    variant = "89ab"[int(h[16], 16) & 3]  # RFC 4122: binary 10 in the top bits
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+    return uuid_text(f"{random.getrandbits(128):032x}", 4)
 
 
 def _iso(moment: datetime) -> str:

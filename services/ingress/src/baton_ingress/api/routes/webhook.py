@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from baton_ingress import metrics
 from baton_ingress.api.deps import IngressContext, IngressDep
 from baton_ingress.signature import signature_matches
-from baton_shared.events import utcnow, webhook_received_fields
+from baton_shared.events import utcnow, uuid_text, webhook_received_fields
 from baton_shared.streams import names
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,7 @@ def webhook_event_key(body: bytes) -> str:
     written without building a `UUID` (a third of the cost, on every webhook). The ids must
     never change: a redelivery is recognised by its id (test_webhook_ids.py)."""
     name = hashlib.sha256(body).hexdigest().encode()
-    h = hashlib.sha1(_BODY_NS_BYTES + name, usedforsecurity=False).hexdigest()
-    # Version 5 in the 13th hex digit; the RFC 4122 variant (binary 10) in the top bits of
-    # the 17th.
-    variant = "89ab"[int(h[16], 16) & 3]
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+    return uuid_text(hashlib.sha1(_BODY_NS_BYTES + name, usedforsecurity=False).hexdigest(), 5)
 
 
 _SIGNATURE_HEADER = SIGNATURE_HEADER.encode()
