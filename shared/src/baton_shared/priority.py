@@ -32,9 +32,17 @@ def lower_priority(niceness: int) -> int:
         return current
     tasks = Path("/proc/self/task")
     for thread in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
-        os.setpriority(os.PRIO_PROCESS, thread, niceness)
+        _lower_thread(thread, niceness)
     _lower_autogroup(niceness)
     return niceness
+
+
+def _lower_thread(thread: int, niceness: int) -> None:
+    """One thread to `niceness`, unless it already runs nicer (raising it back would need
+    privileges) or has ended since the listing."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpriority(os.PRIO_PROCESS, thread) < niceness:
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
 
 
 def _lower_autogroup(niceness: int) -> None:
