@@ -6,6 +6,8 @@ delayed by `--delay-ms`. The benchmark publishes `--turns` TurnReady events (one
 conversation) straight onto `conv.turns`, then reads `conv.turns.done` until every turn is
 completed. It reports turns completed per second (first publish -> last completion), the
 latency of a turn (publish -> completion), the agent's CPU time per turn, and its peak RSS.
+`--replicas N` runs N agent processes in the one consumer group (as several replicas would
+run in production; one process uses one core).
 
 With 2 s per answer the ceiling is `concurrency / 2` turns/s, and 500/s for 1,000 turns
 published at once (they all finish after one model call, 2 s).
@@ -46,6 +48,7 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import delete_prefix, new_prefix
+from bench.measure import cpu_seconds, machine_busy_seconds, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -146,12 +149,6 @@ def proc_status(pid: int) -> dict[str, int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def drive(bus: Bus, turns: list[TurnReady], limit: float) -> tuple[float, list[float]]:
     """Publish every turn, wait for all completions; (seconds overall, latency per turn)."""
     done_key = bus.key(names.CONV_TURNS_DONE)
@@ -183,12 +180,6 @@ async def drive(bus: Bus, turns: list[TurnReady], limit: float) -> tuple[float, 
     return finished - start, latencies
 
 
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
 async def main(argv: list[str]) -> None:
     """Start infra, the emulator and the agent; publish the turns; print the figures."""
     parser = argparse.ArgumentParser(prog="bench agent_turns", description=__doc__)
@@ -197,8 +188,11 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--concurrency", type=int, default=1000, help="AGENT_CONCURRENCY")
     parser.add_argument("--warmup", type=int, default=20, help="turns before measuring")
     parser.add_argument("--timeout", type=float, default=300, help="give up after (s)")
+    parser.add_argument("--replicas", type=int, default=1, help="agent processes")
     parser.add_argument("--py-spy", metavar="OUT", help="profile the agent with py-spy into OUT")
     args = parser.parse_args(argv)
+    if args.py_spy and args.replicas != 1:
+        parser.error("--py-spy profiles one agent: use --replicas 1")
 
     logs = ROOT / ".data" / "bench-agent"
     logs.mkdir(parents=True, exist_ok=True)
@@ -207,7 +201,7 @@ async def main(argv: list[str]) -> None:
     bus = Bus.from_url(found.redis_url, prefix=prefix)
     try:
         with private_database(found.database_url, prefix="baton_bench") as url:
-            gemini_port, agent_port = infra_mod.free_port(), infra_mod.free_port()
+            gemini_port = infra_mod.free_port()
             gemini = f"http://127.0.0.1:{gemini_port}"
             emulator_argv = [str(BIN / "baton-dev"), "gemini-emulator", "--port", str(gemini_port)]
             agent_env = {
@@ -215,7 +209,6 @@ async def main(argv: list[str]) -> None:
                 "DATABASE_URL": url,
                 "REDIS_URL": found.redis_url,
                 "REDIS_PREFIX": prefix,
-                "AGENT_PORT": str(agent_port),
                 "GEMINI_BASE_URL": gemini,
                 "GOOGLE_API_KEY": "bench",
                 "AGENT_CONCURRENCY": str(args.concurrency),
@@ -225,27 +218,34 @@ async def main(argv: list[str]) -> None:
             if args.py_spy:  # e.g. `uv run --with py-spy python -m bench agent_turns --py-spy x`
                 spy = shutil.which("py-spy") or "py-spy"
                 agent_argv = [spy, "record", "-f", "raw", "-o", args.py_spy, "--", *agent_argv]
-            async with (
-                process(emulator_argv, {}, logs / "gemini.log") as emulator,
-                process(
-                    agent_argv, agent_env, logs / "agent.log", wrapped=bool(args.py_spy)
-                ) as agent,
-            ):
+            async with contextlib.AsyncExitStack() as stack:
+                emulator = await stack.enter_async_context(
+                    process(emulator_argv, {}, logs / "gemini.log")
+                )
                 await wait_http(f"{gemini}/_emulator/faults", emulator, logs / "gemini.log")
-                agent_url = f"http://127.0.0.1:{agent_port}/health/ready"
-                await wait_http(agent_url, agent, logs / "agent.log")
+                agents = []
+                for n in range(args.replicas):
+                    port, log = infra_mod.free_port(), logs / f"agent-{n}.log"
+                    env = {**agent_env, "AGENT_PORT": str(port)}
+                    agent = await stack.enter_async_context(
+                        process(agent_argv, env, log, wrapped=bool(args.py_spy))
+                    )
+                    await wait_http(f"http://127.0.0.1:{port}/health/ready", agent, log)
+                    agents.append(agent)
                 async with httpx.AsyncClient(base_url=gemini) as client:
                     fault = {"delay_ms": args.delay_ms}  # every call, no count
                     (await client.post("/_emulator/faults", json=fault)).raise_for_status()
                 await bus.redis.xadd(bus.key(names.CONV_TURNS_DONE), {"bench": "start"})
                 await drive(bus, [make_turn(10**7 + n) for n in range(args.warmup)], args.timeout)
-                pid = target_pid(agent, wrapped=bool(args.py_spy))
-                before = proc_status(pid)
-                cpu_before = cpu_seconds(pid)
+                pids = [target_pid(agent, wrapped=bool(args.py_spy)) for agent in agents]
+                before = [proc_status(pid) for pid in pids]
+                cpu_before = sum(cpu_seconds(pid) for pid in pids)
+                machine_before = machine_busy_seconds()
                 turns = [make_turn(n) for n in range(args.turns)]
                 seconds, latencies = await drive(bus, turns, args.timeout)
-                cpu = cpu_seconds(pid) - cpu_before
-                after = proc_status(pid)
+                cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+                machine = machine_busy_seconds() - machine_before
+                after = [proc_status(pid) for pid in pids]
     finally:
         await delete_prefix(bus.redis, prefix)
         await bus.aclose()
@@ -253,23 +253,30 @@ async def main(argv: list[str]) -> None:
 
     print(
         f"agent throughput: {args.turns} conversations x 1 turn, model answers after "
-        f"{args.delay_ms} ms, AGENT_CONCURRENCY={args.concurrency}"
+        f"{args.delay_ms} ms, AGENT_CONCURRENCY={args.concurrency}, "
+        f"{args.replicas} agent process(es)"
     )
     print(
         f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, "
         f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
     )
+    ceiling = min(args.turns, args.concurrency * args.replicas) / (args.delay_ms / 1000)
     print(
         f"  {args.turns / seconds:.1f} turns/s ({args.turns} turns in {seconds:.2f} s; "
-        f"ceiling {min(args.turns, args.concurrency) / (args.delay_ms / 1000):.0f}/s)"
+        f"ceiling {ceiling:.0f}/s)"
     )
     ms = [s * 1000 for s in latencies]
     print(
         f"  turn latency p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  "
         f"max {max(ms):.0f} ms  mean {statistics.mean(ms):.0f} ms"
     )
-    print(f"  agent CPU {cpu:.2f} s ({cpu / args.turns * 1000:.2f} ms per turn)")
+    print(f"  agent CPU {cpu:.2f} s ({cpu / args.turns * 1000:.2f} ms per turn, all processes)")
     print(
-        f"  agent RSS {before['VmRSS'] / 1024:.0f} MiB before, {after['VmRSS'] / 1024:.0f} MiB "
-        f"after, peak {after['VmHWM'] / 1024:.0f} MiB"
+        f"  machine busy {machine:.2f} s ({machine / args.turns * 1000:.2f} ms per turn: agents, "
+        f"emulator, PostgreSQL, Redis, this script)"
     )
+    for n, (was, now) in enumerate(zip(before, after, strict=True)):
+        print(
+            f"  agent {n} RSS {was['VmRSS'] / 1024:.0f} MiB before, {now['VmRSS'] / 1024:.0f} "
+            f"MiB after, peak {now['VmHWM'] / 1024:.0f} MiB"
+        )

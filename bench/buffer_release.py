@@ -35,7 +35,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,15 +62,10 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import entry_fields
 from baton_shared.testing import delete_prefix, new_prefix
+from bench.measure import cpu_seconds, machine_busy_seconds, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_GROUP = "bench-agent"
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def _entry_seconds(entry_id: str) -> float:
@@ -190,13 +184,6 @@ async def _agent(redis: Redis, prefix: str, phase: Phase, stop: asyncio.Event) -
             return
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine has spent busy (not idle or waiting on I/O)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 class BufferProcess:
     """`baton-buffer serve` on a free port, optionally under `py-spy record`."""
 
@@ -256,11 +243,8 @@ class BufferProcess:
         return int(pids[0]) if pids else self.proc.pid
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) the buffer process has used so far, from /proc."""
-        stat = Path(f"/proc/{self.server_pid()}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        return ticks / os.sysconf("SC_CLK_TCK")
+        """CPU time (user + system) the buffer process has used so far."""
+        return cpu_seconds(self.server_pid())
 
     def stop(self) -> None:
         # SIGTERM to the server (under py-spy: its child; py-spy then writes its profile)

@@ -22,6 +22,7 @@ from baton_devtools import infra as infra_mod
 from baton_devtools.databases import private_database
 from baton_devtools.supervisor import start_stack
 from baton_shared.testing import delete_prefix, new_prefix
+from bench.measure import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,12 +39,6 @@ async def one_round_trip(client: httpx.AsyncClient, emulator: str, wa_id: str) -
         if time.perf_counter() - accepted > 30:
             raise TimeoutError(f"no reply for {wa_id}")
         await asyncio.sleep(0.005)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 async def main(argv: list[str]) -> None:

@@ -46,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,7 @@ from baton_ingress.signature import sign
 from baton_shared.settings import BaseServiceSettings
 from baton_shared.streams import names
 from baton_shared.testing import delete_prefix, drained, new_prefix
+from bench.measure import cpu_seconds, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
@@ -289,23 +290,6 @@ async def constant_rate(
     )
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds used so far by the processes `pids` (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """The p-th percentile (nearest rank) of sorted values."""
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
 # --- orchestration ------------------------------------------------------------------------
 
 
@@ -458,24 +442,24 @@ async def main(argv: list[str]) -> None:
                     warm = signed_bodies(args.fixture, secret, 200, "warm")
                     for target in (bare_port, stack.port("ingress")):
                         await constant_rate(target, warm, 200, 1, 8)
-                    bare_cpu_0 = cpu_seconds([bare.pid])
+                    bare_cpu_0 = cpu_seconds(bare.pid)
                     closed_bare = await run_wrk(
                         f"{bare_url}/webhook",
                         signed_bodies(args.fixture, secret, count, "wrkb"),
                         work,
                         args,
                     )
-                    bare_cpu = cpu_seconds([bare.pid]) - bare_cpu_0
-                    cpu_0 = [cpu_seconds([pid]) for pid in ingress_pids]
+                    bare_cpu = cpu_seconds(bare.pid) - bare_cpu_0
+                    cpu_0 = [cpu_seconds(pid) for pid in ingress_pids]
                     closed_ingress = await run_wrk(
                         f"{ingress_url}/webhook",
                         signed_bodies(args.fixture, secret, count, "wrki"),
                         work,
                         args,
                     )
-                    cpu_1 = [cpu_seconds([pid]) for pid in ingress_pids]
+                    cpu_1 = [cpu_seconds(pid) for pid in ingress_pids]
                     drained_1 = await wait_drained(found.redis_url, prefix, args.drain_seconds)
-                    cpu_2 = [cpu_seconds([pid]) for pid in ingress_pids]
+                    cpu_2 = [cpu_seconds(pid) for pid in ingress_pids]
                     fixed = int(args.rate * args.rate_seconds)
                     open_bare = await constant_rate(
                         bare_port,

@@ -43,6 +43,7 @@ from baton_shared.db import Database
 from baton_shared.events import Author, MessageRequested, OutboundCommand, OutboundKind
 from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.testing import new_prefix
+from bench.measure import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -68,16 +69,6 @@ class PhaseResult:
     def within(self) -> bool:
         """Sustained rate within +-5% of the limit."""
         return abs(self.sustained - self.limit) <= 0.05 * self.limit
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (Linux `/proc`; 0.0 elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
