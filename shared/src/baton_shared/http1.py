@@ -9,7 +9,9 @@ are one small request and one small answer, so the request is written to an asyn
 in one piece and the answer parsed in place: framed by Content-Length, chunked encoding or the
 connection's close, interim 1xx answers skipped, gzip/deflate decoded on demand
 (`decoded_body`). A connection closed by the server while idle is noticed by the event loop
-(`connection_lost`) and never reused.
+(`connection_lost`) and never reused; nor is one idle for `max_idle_seconds` (4 s, under the
+usual server keep-alive timeouts, uvicorn's 5 s the shortest): a server closing it just as a
+request goes out would fail that request ("server closed without an answer").
 
 Adapters (`baton_sender.whatsapp.http`, `baton_agent.http`) build the request bytes, pass the
 TLS context (httpx's certifi one) and map errors: this module raises `OSError` (connecting,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -63,6 +66,7 @@ class Connection(asyncio.Protocol):
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.idle_since = 0.0
         self._buffer = bytearray()
         self._waiter: asyncio.Future[Answer] | None = None
 
@@ -206,12 +210,21 @@ class Http1Pool:
     """Idle keep-alive connections per origin, for the event loop that opened them.
 
     `connection` hands out the idle connection used last (or opens one), `exchange` sends one
-    request on it and puts it back if the answer allows keep-alive; any other is closed. No
-    limit on connections: callers bound their own concurrency.
+    request on it and puts it back if the answer allows keep-alive; any other is closed, and
+    so is one found idle for `max_idle_seconds` or longer. No limit on connections: callers
+    bound their own concurrency.
     """
 
-    def __init__(self, ssl_context: Callable[[], ssl.SSLContext]) -> None:
+    def __init__(
+        self,
+        ssl_context: Callable[[], ssl.SSLContext],
+        *,
+        max_idle_seconds: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ssl_context = ssl_context
+        self.max_idle_seconds = max_idle_seconds
+        self._clock = clock
         self._ssl: ssl.SSLContext | None = None
         self._idle: dict[Origin, deque[Connection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -223,10 +236,13 @@ class Http1Pool:
             self._drop_idle()
             self._loop = loop
         idle = self._idle.get(origin)
-        while idle:
-            connection = idle.pop()
-            if not connection.closed:
-                return connection
+        if idle:
+            stale = self._clock() - self.max_idle_seconds
+            while idle:
+                connection = idle.pop()
+                if connection.idle_since > stale and not connection.closed:
+                    return connection
+                connection.close()
         scheme, host, port = origin
         context = None
         if scheme == "https":
@@ -250,6 +266,7 @@ class Http1Pool:
             connection.close()
             raise
         if answer.keep_alive and not connection.closed:
+            connection.idle_since = self._clock()
             self._idle.setdefault(connection.origin, deque()).append(connection)
         else:
             connection.close()

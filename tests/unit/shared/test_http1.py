@@ -127,6 +127,25 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
     assert server.connections == 2
 
 
+async def test_a_connection_idle_too_long_is_closed_not_reused() -> None:
+    # A server's keep-alive timeout could close it just as the next request goes out.
+    now = [100.0]
+    pool = Http1Pool(ssl.create_default_context, max_idle_seconds=4.0, clock=lambda: now[0])
+    async with RawHttpServer(lambda _: fixed(200, OK)) as server:
+        first = await pool.connection(origin(server))
+        await pool.exchange(first, REQUEST)
+        now[0] += 3.9
+        assert await pool.connection(origin(server)) is first  # still fresh
+        await pool.exchange(first, REQUEST)
+        now[0] += 4.0
+        second = await pool.connection(origin(server))
+        assert second is not first
+        assert first.closed
+        assert (await pool.exchange(second, REQUEST)).status == 200
+        await pool.aclose()
+    assert server.connections == 2
+
+
 @pytest.mark.parametrize(
     ("answer", "error"),
     [

@@ -80,7 +80,8 @@ class Threads:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
-    async def _exclusive(self, conversation_id: str) -> AsyncIterator[RunnableConfig]:
+    async def exclusive(self, conversation_id: str) -> AsyncIterator[RunnableConfig]:
+        """Hold the conversation's thread (its config inside): one writer at a time."""
         # Turns of one conversation never overlap (the buffer's rule); operator messages may
         # arrive meanwhile, and two writers on one thread would fork it.
         lock = self._locks.get(conversation_id)
@@ -89,12 +90,8 @@ class Threads:
         async with lock:
             yield {"configurable": {"thread_id": conversation_id}}
 
-    async def _last_turn_id(self, config: RunnableConfig) -> str | None:
-        """The turn id in the thread's latest checkpoint, without loading its messages.
-
-        `turn_id` is a string, which the Postgres saver keeps inline in the checkpoint row
-        (messages go to the blobs table): one small query instead of a full `aget_state`.
-        """
+    async def _checkpointed_turn_id(self, config: RunnableConfig) -> str | None:
+        """The turn id in the thread's latest checkpoint, without loading its messages."""
         saver = self.graph.checkpointer
         if not isinstance(saver, AsyncPostgresSaver):
             snapshot = await self.graph.aget_state(config)
@@ -106,17 +103,25 @@ class Threads:
 
     async def run_turn(self, conversation_id: str, turn: Turn, mode: Mode) -> TurnRun:
         """Run (or finish, or re-read) the graph for `turn`."""
+        async with self.exclusive(conversation_id) as thread:
+            checkpointed = await self._checkpointed_turn_id(thread)
+            return await self.run_held(thread, turn, mode, checkpointed)
+
+    async def run_held(
+        self, thread: RunnableConfig, turn: Turn, mode: Mode, checkpointed_turn_id: str | None
+    ) -> TurnRun:
+        """`run_turn` for a caller that holds the thread (`exclusive`) and has read the turn id
+        of its latest checkpoint while holding it (with its own queries, in one round trip)."""
         turn_id = str(turn.turn_id)
-        async with self._exclusive(conversation_id) as config:
-            if await self._last_turn_id(config) == turn_id:  # a repeat: rare
-                snapshot = await self.graph.aget_state(config)
-                values: dict[str, Any] = snapshot.values or {}
-                if snapshot.next:  # interrupted mid-run: continue from that checkpoint
-                    values = await self.graph.ainvoke(None, config, durability=DURABILITY)
-            else:
-                values = await self.graph.ainvoke(
-                    start_state(turn, mode), config, durability=DURABILITY
-                )
+        if checkpointed_turn_id == turn_id:  # a repeat: rare
+            snapshot = await self.graph.aget_state(thread)
+            values: dict[str, Any] = snapshot.values or {}
+            if snapshot.next:  # interrupted mid-run: continue from that checkpoint
+                values = await self.graph.ainvoke(None, thread, durability=DURABILITY)
+        else:
+            values = await self.graph.ainvoke(
+                start_state(turn, mode), thread, durability=DURABILITY
+            )
         return TurnRun(
             outputs=list(values.get("outputs", [])),
             handoff=values.get("handoff"),
@@ -125,7 +130,7 @@ class Threads:
 
     async def record_operator_message(self, conversation_id: str, outcome: OutboundOutcome) -> None:
         """Add a message a person sent to the thread (idempotent by its command id)."""
-        async with self._exclusive(conversation_id) as config:
+        async with self.exclusive(conversation_id) as config:
             await self.graph.aupdate_state(
                 config, {"messages": [operator_message(outcome)]}, as_node=RECORD
             )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "agent"
 metadata = MetaData(schema=SCHEMA)
@@ -43,4 +44,15 @@ turns = Table(
     Column("outputs", Integer, nullable=False),
     Column("handoff_reason", Text, nullable=True),
     Column("completed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# LangGraph's checkpoint table (its DDL is LangGraph's, migration 0003), declared for reads:
+# the columns the agent queries, not the whole table.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("thread_id", Text, primary_key=True),
+    Column("checkpoint_ns", Text, primary_key=True),
+    Column("checkpoint_id", Text, primary_key=True),
+    Column("checkpoint", JSONB, nullable=False),
 )

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from baton_agent.db.models import conversations, turns
+from baton_agent.db.models import checkpoints, conversations, turns
 from baton_shared.events import Mode
 
 
@@ -50,6 +50,18 @@ async def get_control(session: AsyncSession, conversation_id: str) -> Control:
 
 # The per-turn statements are built once, with bound parameters: building a statement and
 # its compile-cache key per call cost more CPU than the round trip (~0.4 ms for this one).
+# The checkpointed turn: `turn_id` is a string, which the Postgres saver keeps inline in the
+# checkpoint row (messages go to the blobs table), so no blob is read.
+_CHECKPOINTED_TURN = (
+    select(checkpoints.c.checkpoint[("channel_values", "turn_id")].astext)
+    .where(
+        checkpoints.c.thread_id == bindparam("conversation_id"),
+        checkpoints.c.checkpoint_ns == "",
+    )
+    .order_by(checkpoints.c.checkpoint_id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 _TURN_STATE = select(
     select(turns.c.turn_id).where(turns.c.turn_id == bindparam("turn_id")).exists(),
     select(conversations.c.mode)
@@ -58,19 +70,33 @@ _TURN_STATE = select(
     select(conversations.c.epoch)
     .where(conversations.c.conversation_id == bindparam("conversation_id"))
     .scalar_subquery(),
+    _CHECKPOINTED_TURN,
 )
 
 
-async def turn_state(
-    conn: AsyncConnection, turn_id: uuid.UUID, conversation_id: str
-) -> tuple[bool, Control]:
-    """(the turn is already in the turn log, the conversation's control) in one round trip.
+@dataclass(frozen=True, slots=True)
+class TurnState:
+    """What the agent knows of a turn before running it.
+
+    Attributes:
+        done: the turn is in the turn log (a repeat: nothing to do).
+        control: the conversation's control, as the agent last stored it.
+        checkpointed_turn_id: the turn of the thread's latest checkpoint, if any.
+    """
+
+    done: bool
+    control: Control
+    checkpointed_turn_id: str | None
+
+
+async def turn_state(conn: AsyncConnection, turn_id: uuid.UUID, conversation_id: str) -> TurnState:
+    """The turn's state in one round trip.
 
     One statement, so it needs no transaction: `conn` may be in autocommit mode.
     """
     params = {"turn_id": turn_id, "conversation_id": conversation_id}
     row = (await conn.execute(_TURN_STATE, params)).one()
-    return bool(row[0]), _control(row[1], row[2])
+    return TurnState(bool(row[0]), _control(row[1], row[2]), row[3])
 
 
 async def apply_control(

@@ -9,12 +9,10 @@ from baton_agent.commands import outcome_of, turn_events
 from baton_agent.context import AgentContext
 from baton_agent.db import repo
 from baton_agent.fencing import newer, read_fence
-from baton_shared.db import add_to_outbox, claim_inbox
+from baton_shared.db import add_to_outbox
 from baton_shared.events import Mode, TurnReady, conversation_id_for
 
 log = logging.getLogger(__name__)
-
-CONSUMER = "agent.turns"
 
 
 async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
@@ -24,26 +22,24 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
     fencing hash, which is written before the operator's HTTP answer and so can be ahead of
     the `conv.control` events; a newer hash state is stored locally with the turn.
 
-    A repeat (same event, or same turn in another event) changes nothing. A crash after the
+    A repeat (same event, or same turn in another event) changes nothing: the turn log has
+    the turn (checked first, and again by its unique key at the commit). A crash after the
     graph but before the commit re-runs into the checkpoint, which returns the same outputs,
     and the command ids depend only on (turn, position): the customer gets one answer.
     """
     turn = event.payload
     conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
-    async with ctx.reader() as conn:
-        done, own = await repo.turn_state(conn, turn.turn_id, conversation_id)
-    if done:  # a repeat: only remember this event too
-        async with ctx.session() as session:
-            await claim_inbox(session, CONSUMER, event.event_id)
-        return
-    # The operator-api's hash may be ahead of our copy (its event not consumed yet).
-    control = newer(own, await read_fence(ctx.bus, conversation_id))
-
-    run = await ctx.threads.run_turn(conversation_id, turn, control.mode)
+    async with ctx.threads.exclusive(conversation_id) as thread:
+        async with ctx.reader() as conn:
+            state = await repo.turn_state(conn, turn.turn_id, conversation_id)
+        if state.done:  # a repeat (this event again, or the turn in another event)
+            return
+        # The operator-api's hash may be ahead of our copy (its event not consumed yet).
+        own = state.control
+        control = newer(own, await read_fence(ctx.bus, conversation_id))
+        run = await ctx.threads.run_held(thread, turn, control.mode, state.checkpointed_turn_id)
 
     async with ctx.session() as session:
-        if not await claim_inbox(session, CONSUMER, event.event_id):
-            return
         record = repo.TurnRecord(
             turn_id=turn.turn_id,
             conversation_id=conversation_id,
