@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from baton_shared.db import Database, OutboxRelay, add_to_outbox, publish_committed
 from baton_shared.db.tables import outbox
 from baton_shared.events import PlatformError, PlatformErrorReceived, PlatformErrors
+from baton_shared.observability import metrics
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
@@ -140,3 +142,25 @@ async def test_only_commits_that_staged_events_wake_the_relay(db: Database) -> N
     async with db.sessions() as session, session.begin():  # any session of the database
         await add_to_outbox(session, make_event(2))
     assert db.changed.is_set()
+
+
+async def test_backlog_gauge_is_measured_once_drained_at_most_once_a_while(
+    db: Database, bus: Bus
+) -> None:
+    def backlog() -> float | None:
+        return REGISTRY.get_sample_value("baton_outbox_backlog", {"schema": db.schema})
+
+    for n in range(3):
+        await change_state(db, make_event(n))
+    relay = OutboxRelay(db, bus, batch=2, backlog_every_seconds=3600)
+    gauge = metrics.OUTBOX_BACKLOG.labels(db.schema)
+
+    gauge.set(-1)
+    assert await relay.publish_batch() == 2  # a full batch: more may wait, not measured yet
+    assert backlog() == -1
+    assert await relay.publish_batch() == 1  # drained: measured
+    assert backlog() == 0
+    await change_state(db, make_event(9))
+    gauge.set(-1)
+    assert await relay.publish_batch() == 1  # drained again within the interval: left alone
+    assert backlog() == -1

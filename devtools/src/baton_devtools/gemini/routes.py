@@ -41,16 +41,22 @@ async def model_call(
         inner = body.get("generateContentRequest", body) if isinstance(body, dict) else body
         return JSONResponse({"totalTokens": count_tokens(validate_request(inner))})
     validate_request(body)
-    await _apply_fault(state)
+    # The answer is made before a fault's delay is waited out, not after: the same answer at
+    # the same moment for the client, and the emulator's own work (on the machine it shares
+    # with the agent) is not bunched at the end of the delay.
     parts = scripted_parts(body)
+    answer: Response
     if method == "generateContent":
-        return JSONResponse(build_response(parts, body, model))
-    chunks = list(stream_chunks(parts, body, model))
-    if request.query_params.get("alt") != "sse":
-        return JSONResponse(chunks)
-    return StreamingResponse(
-        iter([sse_event(chunk) for chunk in chunks]), media_type="text/event-stream"
-    )
+        answer = JSONResponse(build_response(parts, body, model))
+    else:
+        chunks = list(stream_chunks(parts, body, model))
+        if request.query_params.get("alt") != "sse":
+            answer = JSONResponse(chunks)
+        else:
+            events = [sse_event(chunk) for chunk in chunks]
+            answer = StreamingResponse(iter(events), media_type="text/event-stream")
+    await _apply_fault(state)
+    return answer
 
 
 async def _json_body(request: Request) -> Any:

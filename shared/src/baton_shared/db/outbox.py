@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_shared.db.engine import OUTBOX_STAGED, Database
@@ -114,12 +115,22 @@ async def publish_committed(db: Database, bus: Bus, staged: Sequence[Staged]) ->
 class OutboxRelay:
     """Publishes outbox rows in commit order; one relay per schema publishes at a time."""
 
-    def __init__(self, db: Database, bus: Bus, *, batch: int = 500, poll_seconds: float = 0.5):
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        batch: int = 500,
+        poll_seconds: float = 0.5,
+        backlog_every_seconds: float = 1.0,
+    ):
         self.db = db
         self.bus = bus
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.running = False
+        self.backlog_every_seconds = backlog_every_seconds
+        self._next_backlog = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; wake on local commits, poll for other writers."""
@@ -149,14 +160,9 @@ class OutboxRelay:
         """Publish up to `batch` rows in id order and delete them; returns how many."""
         async with self.db.sessions() as session, session.begin():
             # Serialise relays of this schema (several replicas) so publication keeps order.
-            locked = await session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))")
-            )
-            if not locked:
+            if not await session.scalar(_RELAY_LOCK):
                 return 0
-            rows = (
-                await session.execute(select(outbox).order_by(outbox.c.id).limit(self.batch))
-            ).all()
+            rows = (await session.execute(_NEXT_ROWS, {"limit": self.batch})).all()
             await self.bus.publish_many(
                 [
                     (
@@ -175,23 +181,25 @@ class OutboxRelay:
             )
             if rows:
                 # By id, not by range: a slower transaction may commit a lower id later.
-                # One statement text whatever the batch size: prepared once per connection.
-                await session.execute(
-                    text("DELETE FROM outbox WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]}
-                )
+                await session.execute(_DELETE_ROWS, {"ids": [r.id for r in rows]})
                 metrics.OUTBOX_PUBLISHED.labels(self.db.schema).inc(len(rows))
             if len(rows) == self.batch:  # more waiting: measure the backlog once it drains
                 return len(rows)
-            backlog, oldest_age = (
-                await session.execute(
-                    select(
-                        func.count(),
-                        func.coalesce(
-                            func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0
-                        ),
-                    ).select_from(outbox)
-                )
-            ).one()
-            metrics.OUTBOX_BACKLOG.labels(self.db.schema).set(backlog or 0)
-            metrics.OUTBOX_OLDEST.labels(self.db.schema).set(max(0.0, float(oldest_age or 0)))
+            now = time.monotonic()
+            if now >= self._next_backlog:  # a gauge: once a second is plenty
+                self._next_backlog = now + self.backlog_every_seconds
+                backlog, oldest_age = (await session.execute(_BACKLOG)).one()
+                metrics.OUTBOX_BACKLOG.labels(self.db.schema).set(backlog or 0)
+                metrics.OUTBOX_OLDEST.labels(self.db.schema).set(max(0.0, float(oldest_age or 0)))
             return len(rows)
+
+
+# The relay's statements, built once; each has one text whatever the batch size, so it is
+# prepared once per connection.
+_RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))")
+_NEXT_ROWS = select(outbox).order_by(outbox.c.id).limit(bindparam("limit"))
+_DELETE_ROWS = text("DELETE FROM outbox WHERE id = ANY(:ids)")
+_BACKLOG = select(
+    func.count(),
+    func.coalesce(func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0),
+).select_from(outbox)

@@ -95,6 +95,7 @@ class Consumer:
         self._key = bus.key(stream)
         self._next_reclaim = 0.0
         self._inflight: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
         # Labelled children looked up once: `labels()` per event is measurable at high rates.
         self._delivery_delay = metrics.DELIVERY_DELAY.labels(stream, group)
         self._handled = metrics.HANDLED.labels(stream, group)
@@ -147,9 +148,16 @@ class Consumer:
 
     async def _free_slots(self) -> int:
         """How many entries may be taken now; waits while every slot is busy."""
+        # Not `asyncio.wait(self._inflight)`: that adds and removes a callback on every task
+        # in flight at each call, quadratic work with thousands of slots.
         while len(self._inflight) >= self.concurrency:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
         return self.concurrency - len(self._inflight) if self.concurrency > 1 else self.batch
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slot_freed.set()
 
     async def _dispatch(self, entry: Entry, *, count: int) -> None:
         """Handle in line (concurrency 1: stream order), or in a task when slots allow."""
@@ -159,7 +167,7 @@ class Consumer:
         await self._free_slots()
         task = asyncio.create_task(self.process(entry, count=count))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._finished)
 
     async def reclaim(self) -> int:
         """Take over entries another consumer left pending longer than the idle time."""
