@@ -199,20 +199,25 @@ class BufferProcess:
             profile.mkdir(parents=True, exist_ok=True)
             out = profile / f"buffer-{name}.txt"  # collapsed stacks (flamegraph.pl, speedscope)
             argv = [spy, "record", "-r", "200", "-f", "raw", "-o", str(out), "--", *argv]
-        self.proc = subprocess.Popen(
-            argv,
-            env={**os.environ, **env, "BUFFER_PORT": str(self.port)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # Output to a file, not a pipe nobody reads while it runs: a chatty process would
+        # fill the pipe and block on its next log line.
+        logs = ROOT / ".data" / "bench-buffer"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log = logs / f"buffer-{name}.log"
+        with self.log.open("wb") as sink:
+            self.proc = subprocess.Popen(
+                argv,
+                env={**os.environ, **env, "BUFFER_PORT": str(self.port)},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
 
     async def ready(self) -> None:
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"baton-buffer exited: {self.proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+                    raise RuntimeError(f"baton-buffer exited: {self.log.read_text()[-2000:]}")
                 try:
                     got = await client.get(f"http://127.0.0.1:{self.port}/health/ready")
                     if got.status_code == 200:
