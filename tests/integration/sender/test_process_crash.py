@@ -53,8 +53,8 @@ async def sender_process(settings: SenderSettings) -> AsyncIterator[asyncio.subp
         "WA_GRAPH_URL": settings.wa_graph_url,
         "WA_ACCESS_TOKEN": settings.wa_access_token,
         "SENDER_PORT": str(port),
-        "CLAIM_LEASE_SECONDS": "2",
-        "WINDOW_GRACE_SECONDS": "0",
+        "SENDER_CLAIM_LEASE_SECONDS": "2",
+        "SENDER_WINDOW_GRACE_SECONDS": "0",
         "CONSUMER_BLOCK_MS": "100",
         "LOG_LEVEL": "WARNING",
     }

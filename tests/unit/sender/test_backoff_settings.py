@@ -31,3 +31,27 @@ def test_placeholder_token_refused_outside_development() -> None:
     ok = SenderSettings(database_url=url, baton_env="test")
     assert (ok.port, ok.wa_api_version, ok.wa_rate_limit_mps) == (8084, "v21.0", 80)
     assert ok.wa_graph_url == "https://graph.facebook.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "attempts"),
+    [
+        ({"SENDER_MAX_ATTEMPTS": "3"}, 3),
+        ({"MAX_ATTEMPTS": "4"}, 4),  # the first releases' name, still read
+        ({"SENDER_MAX_ATTEMPTS": "3", "MAX_ATTEMPTS": "4"}, 3),  # the prefixed name wins
+        ({}, 6),
+    ],
+)
+def test_sending_policy_settings_are_sender_prefixed(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], attempts: int
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u:p@localhost/db")
+    for name in ("SENDER_MAX_ATTEMPTS", "MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SENDER_CLAIM_LEASE_SECONDS", "7")
+    settings = SenderSettings(baton_env="test")
+    assert settings.max_attempts == attempts
+    assert settings.claim_lease_seconds == 7
+    assert SenderSettings(baton_env="test", max_attempts=9).max_attempts == 9  # by field name

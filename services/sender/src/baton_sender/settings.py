@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from baton_shared.settings import BaseServiceSettings
 
 
+def _sender(name: str) -> AliasChoices:
+    """`SENDER_<NAME>`, or the unprefixed `<NAME>` the first releases read (still accepted;
+    the prefixed name wins when both are set)."""
+    return AliasChoices(f"SENDER_{name.upper()}", name)
+
+
 class SenderSettings(BaseServiceSettings):
-    """Environment of the sender.
+    """Environment of the sender. The sending policy's settings are `SENDER_<NAME>` (for
+    example `SENDER_MAX_ATTEMPTS`), the WhatsApp ones `WA_<NAME>`.
 
     Attributes:
         port: HTTP port of `/health` and `/metrics` (`SENDER_PORT`).
@@ -44,17 +51,33 @@ class SenderSettings(BaseServiceSettings):
     wa_http_timeout: float = Field(default=20.0, gt=0)
     wa_http_client: Literal["auto", "lean", "httpx"] = "auto"
     wa_rate_limit_mps: int = Field(default=80, ge=1, le=1000)
-    customer_rate_per_minute: float = Field(default=10.0, gt=0)
-    customer_burst: int = Field(default=10, ge=1, le=45)
-    max_attempts: int = Field(default=6, ge=1, le=50)
-    retry_base_seconds: float = Field(default=1.0, ge=0)
-    retry_max_seconds: float = Field(default=300.0, ge=0)
-    auth_pause_seconds: float = Field(default=60.0, ge=0)
-    window_hours: float = Field(default=24.0, gt=0)
-    window_grace_seconds: float = Field(default=15.0, ge=0)
-    dispatch_concurrency: int = Field(default=256, ge=1, le=1000)
-    claim_lease_seconds: float = Field(default=60.0, gt=0)
-    ingest_batch: int = Field(default=256, ge=1, le=10_000)
+    customer_rate_per_minute: float = Field(
+        default=10.0, gt=0, validation_alias=_sender("customer_rate_per_minute")
+    )
+    customer_burst: int = Field(default=10, ge=1, le=45, validation_alias=_sender("customer_burst"))
+    max_attempts: int = Field(default=6, ge=1, le=50, validation_alias=_sender("max_attempts"))
+    retry_base_seconds: float = Field(
+        default=1.0, ge=0, validation_alias=_sender("retry_base_seconds")
+    )
+    retry_max_seconds: float = Field(
+        default=300.0, ge=0, validation_alias=_sender("retry_max_seconds")
+    )
+    auth_pause_seconds: float = Field(
+        default=60.0, ge=0, validation_alias=_sender("auth_pause_seconds")
+    )
+    window_hours: float = Field(default=24.0, gt=0, validation_alias=_sender("window_hours"))
+    window_grace_seconds: float = Field(
+        default=15.0, ge=0, validation_alias=_sender("window_grace_seconds")
+    )
+    dispatch_concurrency: int = Field(
+        default=256, ge=1, le=1000, validation_alias=_sender("dispatch_concurrency")
+    )
+    claim_lease_seconds: float = Field(
+        default=60.0, gt=0, validation_alias=_sender("claim_lease_seconds")
+    )
+    ingest_batch: int = Field(
+        default=256, ge=1, le=10_000, validation_alias=_sender("ingest_batch")
+    )
 
     def secret_fields(self) -> tuple[str, ...]:
         """The access token must be real outside development."""
