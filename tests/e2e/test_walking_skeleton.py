@@ -40,3 +40,12 @@ async def test_a_customer_message_gets_one_ai_reply(stack: Stack) -> None:
         assert len(replies) == 1
         body = replies[0]["body"]["text"]["body"]
         assert "order #5521" in body  # the scripted model quotes the customer's turn
+
+        # Before answering, the agent marked the message read and showed "typing".
+        reads = await client.get(
+            f"{stack.url('wa-emulator')}/_emulator/reads", params={"to": wa_id}
+        )
+        reads.raise_for_status()
+        assert [(r["type"], r["id"]) for r in reads.json()] == [
+            ("typing_indicator", sent.json()["message_id"])
+        ]

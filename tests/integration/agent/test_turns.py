@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from baton_shared.events import (
+    NOT_MESSAGES,
     Author,
     InterventionRequested,
     MessageRequested,
@@ -42,7 +43,17 @@ async def finish(bus: Bus, turn: TurnReady) -> TurnCompleted:
 
 
 async def sent(bus: Bus, turn: TurnReady) -> list[MessageRequested]:
-    """The outbound commands of `turn`; they are staged before TurnCompleted in the outbox."""
+    """The messages `turn` sent (staged before TurnCompleted in the outbox), not counting its
+    typing indicator (`typing`)."""
+    return [e for e in await commands(bus, turn) if e.payload.kind not in NOT_MESSAGES]
+
+
+async def typing(bus: Bus, turn: TurnReady) -> list[MessageRequested]:
+    """The typing indicators `turn` published."""
+    return [e for e in await commands(bus, turn) if e.payload.kind is OutboundKind.TYPING]
+
+
+async def commands(bus: Bus, turn: TurnReady) -> list[MessageRequested]:
     return [
         e
         for e in await events(bus, names.WA_OUTBOUND)
@@ -120,7 +131,40 @@ async def test_human_request_hands_off_then_ai_stays_silent(
     completed = await finish(bus, follow_up)
     assert completed.payload.outcome is TurnOutcome.RECORDED
     assert await sent(bus, follow_up) == []
+    assert await typing(bus, follow_up) == []  # nobody is typing for the person to come
     assert len(await gemini.requests()) == 2  # the follow-up never reached the model
+
+
+async def test_an_answer_is_preceded_by_typing_on_the_latest_message(
+    agent: RunningAgent, bus: Bus
+) -> None:
+    turn = make_turn("hi", "my order", "#5521 is late")
+    await finish(bus, turn)
+
+    [shown] = await typing(bus, turn)
+    command = shown.payload
+    assert command.reply_to == turn.payload.messages[-1].message_id  # read up to the last
+    assert (command.author, command.control_epoch, command.to) == (
+        Author.AI,
+        0,
+        turn.payload.wa_id,
+    )  # fenced like the answer: a takeover suppresses it too
+    assert command.command_id == command_id_for(f"{turn.payload.turn_id}:typing", 0)
+    outbound = [e.event_id for e in await commands(bus, turn)]
+    [answer] = await sent(bus, turn)
+    assert outbound.index(shown.event_id) < outbound.index(answer.event_id)
+
+
+async def test_typing_can_be_switched_off(
+    agent: RunningAgent, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    off = agent.ctx.settings.model_copy(update={"typing_indicator": False})
+    monkeypatch.setattr(agent.ctx, "settings", off)
+    turn = make_turn("hello")
+    await finish(bus, turn)
+
+    assert len(await sent(bus, turn)) == 1
+    assert await typing(bus, turn) == []
 
 
 async def test_long_answer_is_split_at_sentences(

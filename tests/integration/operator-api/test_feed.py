@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from baton_operator_api import feed
-from baton_shared.events import utcnow
+from baton_shared.events import Author, MessageSent, OutboundKind, OutboundOutcome, utcnow
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
@@ -61,6 +61,17 @@ async def test_follow_yields_events_in_stream_order(bus: Bus) -> None:
     stop.clear()
     assert (await anext(resumed)).data["text"] == "message 2"
     stop.set()
+
+
+def test_the_ai_typing_indicator_is_not_in_the_feed() -> None:
+    outcome = OutboundOutcome(
+        command_id="c1", phone_number_id="1", to="2", author=Author.AI, kind=OutboundKind.TEXT
+    )
+    typing = outcome.model_copy(update={"kind": OutboundKind.TYPING})
+    sent = feed.describe(MessageSent.create(outcome, producer="sender"))
+    assert sent is not None
+    assert sent[0] == "message_out"
+    assert feed.describe(MessageSent.create(typing, producer="sender")) is None
 
 
 async def test_sse_endpoint_streams_mode_changes_in_order(

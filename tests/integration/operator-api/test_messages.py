@@ -140,3 +140,34 @@ async def test_outside_the_window_free_form_is_refused_and_templates_pass(
     assert text.json()["error"] == "window_closed"
     assert "template" in text.json()["hint"]
     assert templated.status_code == 202
+
+
+async def test_typing_indicator_is_not_a_message_and_not_an_answer(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    # The agent shows "typing" on the customer's message before it answers: the transcript
+    # holds no entry for it, and the customer is still waiting until the answer is sent.
+    token = await new_operator("jo")
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    typing = OutboundOutcome(
+        command_id="typing-1",
+        phone_number_id=PHONE_NUMBER_ID,
+        to=wa_id,
+        author=Author.AI,
+        kind=OutboundKind.TYPING,
+    )
+    await bus.publish(
+        MessageSent.create(typing, producer="sender", conversation_id=conversation_id)
+    )
+    await wait_until(lambda: _stream_drained(bus))
+
+    async def conversation() -> dict[str, object]:
+        r = await client.get(f"/api/v1/conversations/{conversation_id}", headers=auth(token))
+        assert r.status_code == 200
+        body: dict[str, object] = r.json()
+        return body
+
+    assert (await conversation())["waiting_since"] is not None
+    r = await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(token))
+    assert [m["author"] for m in r.json()["items"]] == ["customer"]

@@ -45,6 +45,24 @@ def outbound_command(
     )
 
 
+def typing_command(turn: TurnReady, epoch: int) -> OutboundCommand:
+    """Mark the turn's latest customer message read and show the typing indicator (one call).
+
+    Its command id depends only on the turn, so a repeated turn repeats it harmlessly (the
+    sender drops the repeat); as an AI command it is fenced like the answer."""
+    t = turn.payload
+    return OutboundCommand(
+        command_id=command_id_for(f"{t.turn_id}:typing", 0),
+        phone_number_id=t.phone_number_id,
+        to=t.wa_id,
+        author=Author.AI,
+        kind=OutboundKind.TYPING,
+        reply_to=t.messages[-1].message_id,
+        control_epoch=epoch,
+        turn_id=t.turn_id,
+    )
+
+
 def outcome_of(run: TurnRun, control: Control) -> TurnOutcome:
     """How the turn ended; outside `ai` mode it was only recorded."""
     if control.mode is not Mode.AI:

@@ -48,6 +48,9 @@ class AgentSettings(BaseServiceSettings):
         reclaim_idle_ms: a turn pending this long is taken over from a (dead) replica; longer
             than the base default because a turn may legitimately wait on several slow model
             calls, and a live turn must not be run twice at once (`RECLAIM_IDLE_MS`).
+        typing_indicator: when a turn is answered, first mark the customer's latest message
+            read and show them the typing indicator while the model works
+            (`AGENT_TYPING_INDICATOR`).
     """
 
     port: int = Field(8083, validation_alias="AGENT_PORT")
@@ -79,6 +82,7 @@ class AgentSettings(BaseServiceSettings):
     concurrency: int = Field(256, ge=1, le=4096, validation_alias="AGENT_CONCURRENCY")
     db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
     reclaim_idle_ms: int = Field(default=180_000, ge=10)
+    typing_indicator: bool = Field(True, validation_alias="AGENT_TYPING_INDICATOR")
 
     def secret_fields(self) -> tuple[str, ...]:
         """The Gemini API key must be real outside development."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from baton_shared.events import (
+    NOT_MESSAGES,
     DeliveryStatusChanged,
     Event,
     MessageFailed,
@@ -67,6 +68,8 @@ def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
         }
     if isinstance(event, MessageSent | MessageFailed | MessageSuppressed | DeliveryStatusChanged):
         out = event.payload
+        if out.kind in NOT_MESSAGES:  # the AI's typing indicator: not a message
+            return None
         body = {
             **base,
             "command_id": out.command_id,

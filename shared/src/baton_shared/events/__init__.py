@@ -37,6 +37,7 @@ from baton_shared.events.inbound import (
     StatusUpdate,
 )
 from baton_shared.events.outbound import (
+    NOT_MESSAGES,
     Author,
     DeliveryStatusChanged,
     MessageFailed,
@@ -52,6 +53,7 @@ from baton_shared.events.webhook import WebhookBody, WebhookReceived, webhook_re
 
 __all__ = [
     "CATALOGUE",
+    "NOT_MESSAGES",
     "Author",
     "ControlChange",
     "ConversationHandedBack",

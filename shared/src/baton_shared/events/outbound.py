@@ -39,6 +39,11 @@ class OutboundKind(StrEnum):
     UNKNOWN = "unknown"
 
 
+NOT_MESSAGES = frozenset({OutboundKind.MARK_READ, OutboundKind.TYPING})
+"""Kinds that are calls about the customer's message, not messages: no wamid, no transcript
+entry, no window or pair-rate limits."""
+
+
 class OutboundMedia(Payload):
     """A media attachment by public link or uploaded media id.
 

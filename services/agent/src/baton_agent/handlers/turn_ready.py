@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from baton_agent import metrics
-from baton_agent.commands import outcome_of, turn_events
-from baton_agent.context import AgentContext
+from baton_agent.commands import outcome_of, turn_events, typing_command
+from baton_agent.context import PRODUCER, AgentContext
 from baton_agent.db import repo
 from baton_agent.fencing import newer, read_fence
 from baton_shared.db import add_to_outbox
-from baton_shared.events import Mode, TurnReady, conversation_id_for
+from baton_shared.events import MessageRequested, Mode, TurnReady, conversation_id_for
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         # The operator-api's hash may be ahead of our copy (its event not consumed yet).
         own = state.control
         control = newer(own, await read_fence(ctx.bus, conversation_id))
+        if control.mode is Mode.AI and ctx.settings.typing_indicator and turn.messages:
+            await _show_typing(ctx, event, control.epoch)
         run = await ctx.threads.run_held(thread, turn, control.mode, state.checkpointed_turn_id)
 
     async with ctx.session() as session:
@@ -79,3 +81,15 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         record.outcome,
         record.outputs,
     )
+
+
+async def _show_typing(ctx: AgentContext, event: TurnReady, epoch: int) -> None:
+    """Publish the typing indicator now, before the model call (not with the turn's outputs,
+    which leave at its commit). A cosmetic call: a failure is logged, the turn goes on."""
+    command = typing_command(event, epoch)
+    try:
+        await ctx.bus.publish(MessageRequested.create(command, producer=PRODUCER, cause=event))
+    except Exception:
+        log.warning(
+            "typing indicator for turn %s not published", event.payload.turn_id, exc_info=True
+        )

@@ -6,6 +6,7 @@ from baton_operator_api.context import ServiceContext
 from baton_operator_api.db import repo, transcript
 from baton_shared.db import claim_inbox
 from baton_shared.events import (
+    NOT_MESSAGES,
     Author,
     DeliveryStatusChanged,
     Event,
@@ -35,8 +36,11 @@ async def handle(
     ctx: ServiceContext,
     event: MessageSent | MessageFailed | MessageSuppressed | DeliveryStatusChanged,
 ) -> None:
-    """Record the result once; a sent answer stops the customer's waiting clock."""
+    """Record the result once; a sent answer stops the customer's waiting clock. Marking the
+    customer's message read and the typing indicator are not messages: nothing to record."""
     out = event.payload
+    if out.kind in NOT_MESSAGES:
+        return
     conversation_id = event.conversation_id or conversation_id_for(out.phone_number_id, out.to)
     status = status_of(event, out)
     async with ctx.db.session() as session:

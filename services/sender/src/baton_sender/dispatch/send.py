@@ -42,13 +42,12 @@ from baton_sender.whatsapp.errors import (
     WhatsAppError,
 )
 from baton_sender.whatsapp.payloads import WINDOW_FREE_KINDS, build_body
-from baton_shared.events import OutboundCommand, OutboundKind
+from baton_shared.events import NOT_MESSAGES, OutboundCommand
 
 log = logging.getLogger(__name__)
 # Rate-limit slots up to this far ahead are reserved and slept through; later ones release
 # the claim.
 MAX_INLINE_WAIT = 1.0
-NOT_MESSAGES = (OutboundKind.MARK_READ, OutboundKind.TYPING)
 
 
 async def send_one(ctx: SenderContext, row: Any) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 from baton_sender.whatsapp import limits
 from baton_sender.whatsapp.errors import InvalidMessageError
 from baton_sender.whatsapp.interactive import check_interactive
-from baton_shared.events import OutboundCommand, OutboundKind
+from baton_shared.events import NOT_MESSAGES, OutboundCommand, OutboundKind
 
 # Messages allowed outside the customer-service window: templates, plus the calls that are
 # not messages at all (marking the customer's message read, the typing indicator).
-WINDOW_FREE_KINDS = frozenset({OutboundKind.TEMPLATE, OutboundKind.MARK_READ, OutboundKind.TYPING})
+WINDOW_FREE_KINDS = NOT_MESSAGES | {OutboundKind.TEMPLATE}
 
 
 def recipient(to: str) -> str:
@@ -22,7 +22,7 @@ def recipient(to: str) -> str:
 def build_body(command: OutboundCommand, callback_data: str | None = None) -> dict[str, Any]:
     """The JSON body for `command`; raises `InvalidMessageError` when it breaks a limit."""
     kind = command.kind
-    if kind in (OutboundKind.MARK_READ, OutboundKind.TYPING):
+    if kind in NOT_MESSAGES:
         if not command.reply_to:
             raise InvalidMessageError(f"{kind} needs reply_to (the customer's message id)")
         body: dict[str, Any] = {
