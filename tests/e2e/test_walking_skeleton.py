@@ -49,3 +49,28 @@ async def test_a_customer_message_gets_one_ai_reply(stack: Stack) -> None:
         assert [(r["type"], r["id"]) for r in reads.json()] == [
             ("typing_indicator", sent.json()["message_id"])
         ]
+
+
+async def test_the_ai_can_ask_with_reply_buttons(stack: Stack) -> None:
+    wa_id = "5511987650002"
+    async with httpx.AsyncClient(timeout=10) as client:
+        sent = await client.post(
+            f"{stack.url('wa-emulator')}/_emulator/inbound",
+            json={"from": wa_id, "text": "What are my options?", "name": "Bia"},
+        )
+        assert sent.status_code == 200, sent.text
+
+        async def questions() -> list[dict[str, Any]]:
+            response = await client.get(
+                f"{stack.url('wa-emulator')}/_emulator/messages", params={"to": wa_id}
+            )
+            response.raise_for_status()
+            return [m for m in response.json() if m["type"] == "interactive"]
+
+        [question] = await wait_until(questions, timeout=60, what="the buttons reach WhatsApp")
+        interactive = question["body"]["interactive"]
+        assert interactive["type"] == "button"
+        assert [b["reply"]["title"] for b in interactive["action"]["buttons"]] == [
+            "Pickup",
+            "Delivery",
+        ]

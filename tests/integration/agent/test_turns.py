@@ -111,6 +111,39 @@ async def test_sample_sends_catalogue_media(agent: RunningAgent, bus: Bus, gemin
     assert len(await gemini.requests()) == 2
 
 
+async def test_choices_are_sent_as_reply_buttons_and_are_the_whole_answer(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    turn = make_turn("What are my options for getting the beans?")
+    completed = await finish(bus, turn)
+
+    [question] = await sent(bus, turn)
+    command = question.payload
+    assert command.kind is OutboundKind.INTERACTIVE
+    assert command.interactive == {
+        "type": "button",
+        "body": {"text": "How would you like to get it?"},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": "choice-1", "title": "Pickup"}},
+                {"type": "reply", "reply": {"id": "choice-2", "title": "Delivery"}},
+            ]
+        },
+    }
+    assert command.text == "How would you like to get it?\n1. Pickup\n2. Delivery"
+    assert completed.payload.outcome is TurnOutcome.ANSWERED
+    assert len(await gemini.requests()) == 1  # no second model call after the question
+
+    # The customer's tap is their next turn; the model sees its own question in the thread.
+    tap = make_turn("Delivery", wa_id=turn.payload.wa_id, types=[MessageType.BUTTON])
+    await finish(bus, tap)
+    [answer] = await sent(bus, tap)
+    assert answer.payload.text == "You said: Delivery"
+    history = str((await gemini.requests())[-1]["body"]["contents"])
+    assert "offer_choices" in history
+    assert "Pickup" in history
+
+
 async def test_human_request_hands_off_then_ai_stays_silent(
     agent: RunningAgent, bus: Bus, gemini: Gemini
 ) -> None:

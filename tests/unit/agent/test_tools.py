@@ -10,8 +10,9 @@ CATALOGUE = load_config(AgentSettings(database_url="postgresql://x/y", baton_env
 
 
 def test_declarations_offer_catalogue_ids_as_enum() -> None:
-    [intervention, media] = tools.declarations(CATALOGUE)
+    [intervention, choices, media] = tools.declarations(CATALOGUE)
     assert intervention["function"]["name"] == "request_intervention"
+    assert choices["function"]["name"] == "offer_choices"
     items = media["function"]["parameters"]["properties"]["media_ids"]["items"]
     assert items["enum"] == ["sample-1", "price-list"]
 

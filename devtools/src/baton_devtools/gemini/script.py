@@ -9,10 +9,13 @@ from baton_devtools.gemini.validation import field
 
 HUMAN = re.compile(r"\bhuman\b", re.IGNORECASE)
 SAMPLE = re.compile(r"\bsamples?\b", re.IGNORECASE)
+OPTIONS = re.compile(r"\b(options|choices)\b", re.IGNORECASE)
 BACKTICKED = re.compile(r"`([A-Za-z0-9_.:\-]+)`")
 ID_LABEL = re.compile(r"\bids?\b\s*[:=]\s*[\"']?([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
 INTERVENTION = "request_intervention"
 MEDIA = "respond_with_media"
+CHOICES = "offer_choices"
+SCRIPTED_CHOICES = {"text": "How would you like to get it?", "choices": ["Pickup", "Delivery"]}
 DEFAULT_MEDIA_ID = "sample-1"
 TOOL_DONE_TEXT = "Done."
 
@@ -21,8 +24,9 @@ def scripted_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Model parts answering the request.
 
     A function result as the latest content gets "Done."; otherwise the latest user text
-    decides: "human" calls `request_intervention`, "sample" calls `respond_with_media`
-    (when those functions are offered), anything else is quoted back as "You said: ...".
+    decides: "human" calls `request_intervention`, "sample" calls `respond_with_media`,
+    "options" or "choices" calls `offer_choices` (when those functions are offered), anything
+    else is quoted back as "You said: ...".
     """
     contents: list[dict[str, Any]] = body["contents"]
     if any(field(part, "functionResponse") is not None for part in contents[-1]["parts"]):
@@ -33,6 +37,8 @@ def scripted_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
         return [_call(INTERVENTION, {"reason": "customer asked for a human"})]
     if SAMPLE.search(text) and MEDIA in declarations:
         return [_call(MEDIA, {"media_ids": [first_media_id(declarations[MEDIA])]})]
+    if OPTIONS.search(text) and CHOICES in declarations:
+        return [_call(CHOICES, SCRIPTED_CHOICES)]
     return [{"text": f"You said: {text}"}]
 
 

@@ -39,6 +39,13 @@ def outbound_command(
     }
     if output["kind"] == "text":
         return OutboundCommand(kind=OutboundKind.TEXT, text=output["text"], **common)
+    if output["kind"] == "interactive":
+        return OutboundCommand(
+            kind=OutboundKind.INTERACTIVE,
+            text=output["text"],
+            interactive=output.get("interactive"),
+            **common,
+        )
     media = OutboundMedia(link=output["link"], caption=output["caption"])
     return OutboundCommand(
         kind=OutboundKind(output["kind"]), text=output["text"], media=media, **common

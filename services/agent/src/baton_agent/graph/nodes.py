@@ -184,7 +184,21 @@ class Nodes:
         return "tools"
 
     async def after_tools(self, state: AgentState) -> Literal["model", "__end__"]:
-        """Let the model read the tool results and answer, within the per-turn budget."""
+        """Let the model read the tool results and answer, within the per-turn budget; a
+        question with choices was the answer already (no second model call, no extra text)."""
         if state.get("model_calls", 0) >= self.settings.max_model_calls:
             return "__end__"
+        results = _last_tool_results(state["messages"])
+        if results and all(r.content == tools.CHOICES_SENT for r in results):
+            return "__end__"
         return "model"
+
+
+def _last_tool_results(messages: list[AnyMessage]) -> list[ToolMessage]:
+    """The tool results at the end of the thread (the last tool round's)."""
+    results: list[ToolMessage] = []
+    for message in reversed(messages):
+        if not isinstance(message, ToolMessage):
+            break
+        results.append(message)
+    return results

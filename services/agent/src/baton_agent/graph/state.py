@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -12,16 +12,19 @@ class Output(TypedDict):
     """One message the turn sends to the customer, in order.
 
     Attributes:
-        kind: `text`, or the media type (image, video, audio, document).
-        text: the text, or the media's title for media.
+        kind: `text`, `interactive`, or the media type (image, video, audio, document).
+        text: the text, the media's title for media, the question and its answers for
+            interactive messages.
         link: the media's link.
         caption: the media's caption.
+        interactive: the WhatsApp `interactive` object (buttons or a list).
     """
 
     kind: str
     text: str
     link: str | None
     caption: str | None
+    interactive: NotRequired[dict[str, Any]]
 
 
 class AgentState(TypedDict, total=False):

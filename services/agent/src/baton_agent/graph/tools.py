@@ -6,11 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baton_agent.config import MediaCatalogue
+from baton_agent.graph.choices import ChoicesError, as_text, choice_message
 from baton_agent.graph.prompts import INTERVENTION_DONE
 from baton_agent.graph.state import Output
 
 RESPOND_WITH_MEDIA = "respond_with_media"
 REQUEST_INTERVENTION = "request_intervention"
+OFFER_CHOICES = "offer_choices"
+CHOICES_SENT = (
+    "The question and its choices were sent to the customer as your answer; their choice "
+    "will come as their next message."
+)
 
 
 def declarations(catalogue: MediaCatalogue) -> list[dict[str, Any]]:
@@ -22,7 +28,28 @@ def declarations(catalogue: MediaCatalogue) -> list[dict[str, Any]]:
             "human, is upset, or needs something you cannot do.",
             {"reason": {"type": "string", "description": "Short reason, for the team."}},
             ["reason"],
-        )
+        ),
+        _function(
+            OFFER_CHOICES,
+            "Ask the customer a question they answer by tapping one of 2 to 10 choices "
+            "(reply buttons, or a list when there are more than 3 or they are long). Use it "
+            "when the answer is one of a few known options. It is your whole answer: the "
+            "customer's choice comes back as their next message.",
+            {
+                "text": {"type": "string", "description": "The question, in their language."},
+                "choices": {
+                    "type": "array",
+                    "description": "The answers to offer, short, in their language.",
+                    "items": {"type": "string"},
+                },
+                "button": {
+                    "type": "string",
+                    "description": "Label of the button that opens a list (max 20 characters), "
+                    "in their language, e.g. 'Choose'.",
+                },
+            },
+            ["text", "choices"],
+        ),
     ]
     if catalogue.items:
         tools.append(
@@ -74,6 +101,8 @@ def call_tool(name: str, args: dict[str, Any], catalogue: MediaCatalogue) -> Too
         return ToolEffect(INTERVENTION_DONE, handoff=reason)
     if name == RESPOND_WITH_MEDIA:
         return _respond_with_media(args.get("media_ids"), catalogue)
+    if name == OFFER_CHOICES:
+        return _offer_choices(args)
     return ToolEffect(f"Error: there is no tool named {name!r}.")
 
 
@@ -91,3 +120,23 @@ def _respond_with_media(media_ids: Any, catalogue: MediaCatalogue) -> ToolEffect
             Output(kind=item.type.value, text=item.title, link=str(item.link), caption=item.caption)
         )
     return ToolEffect(f"Sent to the customer: {', '.join(map(str, ids))}.", outputs=outputs)
+
+
+def _offer_choices(args: dict[str, Any]) -> ToolEffect:
+    raw = args.get("choices")
+    choices = [raw] if isinstance(raw, str) else [str(c) for c in raw or []]
+    button = args.get("button")
+    try:
+        interactive = choice_message(
+            str(args.get("text") or ""), choices, str(button) if button else None
+        )
+    except ChoicesError as exc:
+        return ToolEffect(f"Error: {exc}. Call {OFFER_CHOICES} again, or answer in text.")
+    output = Output(
+        kind="interactive",
+        text=as_text(interactive),
+        link=None,
+        caption=None,
+        interactive=interactive,
+    )
+    return ToolEffect(CHOICES_SENT, outputs=[output])
