@@ -9,13 +9,16 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from baton_operator_api import feed
 from baton_shared.events import (
     Author,
     DeliveryStatus,
     DeliveryStatusChanged,
+    MessageFailed,
     MessageSent,
     OutboundKind,
     OutboundOutcome,
+    PlatformError,
     utcnow,
 )
 from baton_shared.streams import names
@@ -171,3 +174,34 @@ async def test_typing_indicator_is_not_a_message_and_not_an_answer(
     assert (await conversation())["waiting_since"] is not None
     r = await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(token))
     assert [m["author"] for m in r.json()["items"]] == ["customer"]
+
+
+async def test_a_failed_message_shows_whatsapps_code_and_why(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator("kai")
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    refused = OutboundOutcome(
+        command_id="refused-1",
+        phone_number_id=PHONE_NUMBER_ID,
+        to=wa_id,
+        author=Author.AI,
+        kind=OutboundKind.TEXT,
+        text="Your order ships today",
+        status=DeliveryStatus.FAILED,
+        reason="rejected",
+        error=PlatformError(code=131026, title="Message undeliverable"),
+    )
+    failed = MessageFailed.create(refused, producer="sender", conversation_id=conversation_id)
+    await bus.publish(failed)
+    await wait_until(lambda: _stream_drained(bus))
+
+    r = await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(token))
+    [out] = [m for m in r.json()["items"] if m["direction"] == "out"]
+    assert (out["status"], out["reason"], out["error_code"]) == ("failed", "rejected", 131026)
+    assert out["error"] == (
+        "Not sent: WhatsApp refused the message. WhatsApp error 131026: Message undeliverable."
+    )
+    kind, body = feed.describe(failed) or ("", {})
+    assert (kind, body["error_code"], body["error"]) == ("status", 131026, out["error"])

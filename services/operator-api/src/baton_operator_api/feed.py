@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from baton_operator_api.failures import explain, failed
 from baton_shared.events import (
     NOT_MESSAGES,
     DeliveryStatusChanged,
@@ -78,6 +79,8 @@ def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
             "text": out.text,
             "status": out.status.value if out.status else None,
             "reason": out.reason,
+            "error_code": out.error.code if out.error else None,
+            "error": explain(out.reason, out.error, out.details) if failed(event, out) else None,
         }
         return ("message_out" if isinstance(event, MessageSent) else "status"), body
     if isinstance(event.payload, ControlChange):

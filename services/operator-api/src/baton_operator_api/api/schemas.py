@@ -188,7 +188,9 @@ class MessageOut(BaseModel):
     kind: str
     text: str | None
     status: str | None
-    reason: str | None
+    reason: str | None = Field(description="machine-readable: window_closed, rejected, fenced...")
+    error_code: int | None = Field(None, description="WhatsApp's error code, when it gave one")
+    error: str | None = Field(None, description="why it failed or was not sent, in words")
     operator: str | None
     wa_message_id: str | None
     command_id: str | None

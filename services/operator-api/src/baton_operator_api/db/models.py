@@ -78,6 +78,8 @@ messages = Table(
     Column("status", String(20), nullable=True),
     Column("status_rank", BigInteger, nullable=False, server_default=text("0")),
     Column("reason", Text, nullable=True),
+    Column("error_code", Integer, nullable=True),  # WhatsApp's, when it refused or failed it
+    Column("error", Text, nullable=True),  # why it failed, for operators (`failures.explain`)
     Column("operator", String(100), nullable=True),
     Column("latency_ms", BigInteger, nullable=True),
     Column("media_id", String(256), nullable=True),  # customer media, see `media`

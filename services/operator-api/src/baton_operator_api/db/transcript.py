@@ -74,6 +74,8 @@ async def upsert_outbound(
     text: str | None = None,
     wa_message_id: str | None = None,
     reason: str | None = None,
+    error_code: int | None = None,
+    error: str | None = None,
     operator: str | None = None,
     latency_ms: int | None = None,
 ) -> None:
@@ -90,6 +92,8 @@ async def upsert_outbound(
         status=status,
         status_rank=max(rank, 0),
         reason=reason,
+        error_code=error_code,
+        error=error,
         operator=operator,
         latency_ms=latency_ms,
         occurred_at=at,
@@ -104,6 +108,10 @@ async def upsert_outbound(
                 "status": case((newer, ex.status), else_=m.c.status),
                 "status_rank": func.greatest(m.c.status_rank, ex.status_rank),
                 "reason": case((newer, func.coalesce(ex.reason, m.c.reason)), else_=m.c.reason),
+                "error_code": case(
+                    (newer, func.coalesce(ex.error_code, m.c.error_code)), else_=m.c.error_code
+                ),
+                "error": case((newer, func.coalesce(ex.error, m.c.error)), else_=m.c.error),
                 "wa_message_id": func.coalesce(m.c.wa_message_id, ex.wa_message_id),
                 "text": func.coalesce(m.c.text, ex.text),
                 "author": case((m.c.author == "unknown", ex.author), else_=m.c.author),

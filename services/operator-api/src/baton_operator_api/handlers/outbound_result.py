@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.db import repo, transcript
+from baton_operator_api.failures import explain, failed
 from baton_shared.db import claim_inbox
 from baton_shared.events import (
     NOT_MESSAGES,
@@ -64,6 +65,8 @@ async def handle(
             wa_message_id=out.wa_message_id,
             status=status,
             reason=out.reason,
+            error_code=out.error.code if out.error else None,
+            error=explain(out.reason, out.error, out.details) if failed(event, out) else None,
             latency_ms=latency_ms,
             at=event.occurred_at,
         )
