@@ -13,6 +13,20 @@ from baton_shared.testing import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+async def customer_writes(
+    client: httpx.AsyncClient, stack: Stack, wa_id: str, text: str
+) -> dict[str, Any]:
+    """The customer `wa_id` sends `text` (signed webhook from the emulator); its answer."""
+    sent = await client.post(
+        f"{stack.url('wa-emulator')}/_emulator/inbound",
+        json={"from": wa_id, "text": text, "name": "Ana"},
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["webhook_status"] == 200
+    answer: dict[str, Any] = sent.json()
+    return answer
+
+
 async def replies_to(client: httpx.AsyncClient, stack: Stack, wa_id: str) -> list[dict[str, Any]]:
     """What the WhatsApp emulator recorded as sent to `wa_id`, text messages only."""
     response = await client.get(
@@ -25,12 +39,7 @@ async def replies_to(client: httpx.AsyncClient, stack: Stack, wa_id: str) -> lis
 async def test_a_customer_message_gets_one_ai_reply(stack: Stack) -> None:
     wa_id = "5511987650001"
     async with httpx.AsyncClient(timeout=10) as client:
-        sent = await client.post(
-            f"{stack.url('wa-emulator')}/_emulator/inbound",
-            json={"from": wa_id, "text": "Hello, is my order #5521 on its way?", "name": "Ana"},
-        )
-        assert sent.status_code == 200, sent.text
-        assert sent.json()["webhook_status"] == 200
+        sent = await customer_writes(client, stack, wa_id, "Hello, is my order #5521 on its way?")
 
         replies = await wait_until(
             lambda: replies_to(client, stack, wa_id),
@@ -47,18 +56,14 @@ async def test_a_customer_message_gets_one_ai_reply(stack: Stack) -> None:
         )
         reads.raise_for_status()
         assert [(r["type"], r["id"]) for r in reads.json()] == [
-            ("typing_indicator", sent.json()["message_id"])
+            ("typing_indicator", sent["message_id"])
         ]
 
 
 async def test_the_ai_can_ask_with_reply_buttons(stack: Stack) -> None:
     wa_id = "5511987650002"
     async with httpx.AsyncClient(timeout=10) as client:
-        sent = await client.post(
-            f"{stack.url('wa-emulator')}/_emulator/inbound",
-            json={"from": wa_id, "text": "What are my options?", "name": "Bia"},
-        )
-        assert sent.status_code == 200, sent.text
+        await customer_writes(client, stack, wa_id, "What are my options?")
 
         async def questions() -> list[dict[str, Any]]:
             response = await client.get(
