@@ -23,7 +23,7 @@ from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 
 from .conftest import Gemini, RunningAgent, events, make_turn
-from .test_turns import finish, sent
+from .test_turns import finish, sent, typing
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +61,14 @@ async def test_crash_between_model_call_and_commit_answers_once_with_same_ids(
     assert await sent(bus, turn) == []
 
     completed = await finish(bus, turn)  # the redelivery after the crash
+    await handle_turn_ready(agent.ctx, turn)  # and once more: already logged, nothing new
 
     [answer] = await sent(bus, turn)
+    # Typing shows again on a re-run before the commit, under the same command id: the
+    # sender sends it once.
+    assert {t.payload.command_id for t in await typing(bus, turn)} == {
+        command_id_for(f"{turn.payload.turn_id}:typing", 0)
+    }
     assert answer.payload.text == first.outputs[0]["text"]
     assert answer.payload.command_id == command_id_for(str(turn.payload.turn_id), 0)
     assert completed.payload.outcome is TurnOutcome.ANSWERED

@@ -6,7 +6,13 @@ import pytest
 from redis.asyncio import Redis
 
 from baton_sender.context import SenderContext
-from baton_shared.events import Author, MessageSent, MessageSuppressed, conversation_id_for
+from baton_shared.events import (
+    Author,
+    MessageSent,
+    MessageSuppressed,
+    OutboundKind,
+    conversation_id_for,
+)
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
@@ -49,6 +55,31 @@ async def test_ai_message_after_takeover_is_suppressed(
     assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["Operator here"]
     rows = await message_rows(ctx, ai.payload.command_id)
     assert rows[0].status == "suppressed"
+
+
+async def test_the_ais_typing_indicator_after_takeover_is_suppressed_too(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    # The agent shows "typing" before its model call; a takeover during that call must not
+    # leave the customer watching the AI type while a person holds the conversation.
+    to = new_customer()
+    await open_window(ctx, to)
+    await take_over(bus, to, epoch=2)
+    typing = command(
+        to,
+        kind=OutboundKind.TYPING,
+        author=Author.AI,
+        text=None,
+        reply_to="wamid.in.fenced-typing",
+        control_epoch=1,
+    )
+    await bus.publish(typing)
+
+    [event] = await wait_until(lambda: results(bus, typing.payload.command_id))
+    assert isinstance(event, MessageSuppressed)
+    assert event.payload.reason == "fenced"
+    reads = (await emulator.http.get("/_emulator/reads")).json()
+    assert [r for r in reads if r["id"] == "wamid.in.fenced-typing"] == []
 
 
 async def test_ai_message_with_stale_epoch_is_suppressed_after_handback(
