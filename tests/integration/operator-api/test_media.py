@@ -14,11 +14,13 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from baton_devtools.serving import serving
 from baton_devtools.whatsapp.app import create_app as create_emulator
@@ -26,6 +28,7 @@ from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.state import WaState
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.db import media as media_repo
+from baton_operator_api.main import create_app
 from baton_operator_api.media.worker import MediaDownloader
 from baton_operator_api.settings import OperatorApiSettings
 from baton_shared.events import InboundMedia, InboundMessage, MessageReceived, MessageType, utcnow
@@ -305,6 +308,43 @@ async def test_two_workers_never_download_the_same_item_twice(
     assert all(emulator.state.media.downloads[m.id] == 1 for m in items)
 
 
+async def test_media_past_the_retention_period_loses_its_bytes_not_its_record(
+    bus: Bus, client: httpx.AsyncClient, admin_token: str, emulator: Emulator, ctx: ServiceContext
+) -> None:
+    wa_id = new_wa_id()
+    old, new = (emulator.customer_media(secrets.token_bytes(300), "image/jpeg") for _ in "ab")
+    for media in (old, new):
+        await send(
+            bus, client, admin_token, media_message(wa_id, media, MessageType.IMAGE), "downloaded"
+        )
+    async with ctx.db.session() as session:
+        await session.execute(
+            text(
+                "UPDATE media SET downloaded_at = now() - interval '31 days' WHERE media_id = :id"
+            ),
+            {"id": old.id},
+        )
+
+    assert await media_repo.expire_all(ctx.db, timedelta(days=30)) == 1
+    assert await media_repo.expire_all(ctx.db, timedelta(days=30)) == 0  # nothing left to do
+
+    gone = await client.get(f"/api/v1/media/{old.id}", headers=auth(admin_token))
+    assert gone.status_code == 410
+    assert gone.json()["error"] == "media_expired"
+    kept = await client.get(f"/api/v1/media/{new.id}", headers=auth(admin_token))
+    assert kept.status_code == 200
+    r = await client.get(
+        f"/api/v1/conversations/{conversation_id_for(PHONE_NUMBER_ID, wa_id)}/messages",
+        headers=auth(admin_token),
+    )
+    statuses = {m["media"]["id"]: m["media"]["status"] for m in r.json()["items"]}
+    assert statuses == {old.id: "expired", new.id: "downloaded"}
+    async with ctx.db.session() as session:
+        row = await media_repo.get(session, old.id, content=True)
+    assert row is not None
+    assert row.content is None
+
+
 async def test_media_endpoint_needs_a_token(client: httpx.AsyncClient, admin_token: str) -> None:
     """401 without a token; a clear 404 for an unknown media id."""
     r = await client.get("/api/v1/media/123")
@@ -313,3 +353,12 @@ async def test_media_endpoint_needs_a_token(client: httpx.AsyncClient, admin_tok
     r = await client.get("/api/v1/media/123", headers=auth(admin_token))
     assert r.status_code == 404
     assert r.json() == {"error": "not_found", "detail": "no media 123"}
+
+
+@pytest.mark.parametrize(("days", "runs"), [(0, False), (30, True)])
+def test_the_retention_job_runs_only_when_a_retention_is_set(
+    settings: OperatorApiSettings, days: int, runs: bool
+) -> None:
+    app = create_app(settings.model_copy(update={"media_retention_days": days}))
+    names = [getattr(w, "name", "") for w in app.state.ctx.runtime.workers]
+    assert ("MediaRetention" in names) is runs

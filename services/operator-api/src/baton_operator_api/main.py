@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -13,6 +14,7 @@ from baton_operator_api.api.routes import control, conversations, events, media,
 from baton_operator_api.auth import Role
 from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
+from baton_operator_api.db.media import expire_all
 from baton_operator_api.db.models import SCHEMA
 from baton_operator_api.fencing import Fence, resync
 from baton_operator_api.limits import BodyLimit
@@ -24,6 +26,7 @@ from baton_shared.periodic import Periodic
 from baton_shared.runtime import Runtime, build_app
 
 SERVICE = "operator-api"
+MEDIA_RETENTION_SECONDS = 3600.0  # how often old media bytes are deleted
 
 
 def create_app(settings: OperatorApiSettings) -> FastAPI:
@@ -37,6 +40,13 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
         )
     )
     runtime.workers.append(MediaDownloader(runtime.db, settings, ctx.media_wake))
+    if settings.media_retention_days:
+        keep = timedelta(days=settings.media_retention_days)
+        runtime.workers.append(
+            Periodic(
+                "MediaRetention", MEDIA_RETENTION_SECONDS, lambda: expire_all(runtime.db, keep)
+            )
+        )
 
     async def start() -> None:
         if settings.bootstrap_admin_token:

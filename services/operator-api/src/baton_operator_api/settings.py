@@ -33,6 +33,9 @@ class OperatorApiSettings(BaseServiceSettings):
             (its worker died); a late finish by the first worker is then discarded.
         media_poll_seconds: how often an idle worker looks for due downloads (new customer
             media wakes the worker of the replica that recorded it at once).
+        media_retention_days: delete the bytes of customer media this long after download
+            (the transcript then shows the item `expired`); 0 keeps them for ever
+            (`OPERATOR_API_MEDIA_RETENTION_DAYS`).
     """
 
     port: int = Field(8081, validation_alias="OPERATOR_API_PORT", ge=0, le=65535)
@@ -66,6 +69,9 @@ class OperatorApiSettings(BaseServiceSettings):
         300.0, validation_alias="OPERATOR_API_MEDIA_LEASE_SECONDS", gt=0
     )
     media_poll_seconds: float = Field(1.0, validation_alias="OPERATOR_API_MEDIA_POLL_SECONDS", gt=0)
+    media_retention_days: float = Field(
+        0, validation_alias="OPERATOR_API_MEDIA_RETENTION_DAYS", ge=0
+    )
 
     def secret_fields(self) -> tuple[str, ...]:
         """The access token must be real outside development (as in the sender); the

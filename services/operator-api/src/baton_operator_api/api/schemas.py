@@ -164,12 +164,13 @@ class ConversationPage(BaseModel):
 
 class MediaOut(BaseModel):
     """A customer's attachment and its download: fetch the bytes from `url` once `status` is
-    `downloaded`; `failed` is final and `reason` says why."""
+    `downloaded`; `failed` is final and `reason` says why; `expired`: the bytes were deleted
+    after the retention period (`OPERATOR_API_MEDIA_RETENTION_DAYS`)."""
 
     id: str = Field(description="WhatsApp media id")
     type: str = Field(description="image, audio, video, document or sticker")
     voice: bool = Field(description="a recorded voice note")
-    status: Literal["pending", "downloading", "downloaded", "failed"]
+    status: Literal["pending", "downloading", "downloaded", "failed", "expired"]
     reason: str | None = Field(description="why the last try failed, or why it is `failed`")
     mime_type: str | None
     filename: str | None

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, literal_column, select, update
+from sqlalchemy import Row, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_operator_api.db.models import media as md
+from baton_shared.db import Database
+
+log = logging.getLogger(__name__)
 
 PENDING, DOWNLOADING, DOWNLOADED, FAILED = "pending", "downloading", "downloaded", "failed"
+EXPIRED = "expired"  # downloaded, then its bytes deleted after the retention period
 # The partial index's predicate as a literal (see transcript.py on generic plans).
 DUE = md.c.status.in_([literal_column("'pending'"), literal_column("'downloading'")])
 
@@ -172,3 +177,31 @@ async def get(session: AsyncSession, media_id: str, *, content: bool = False) ->
     """A media row (with its bytes when `content`), or None."""
     columns = [c for c in md.c if content or c.name != "content"]
     return (await session.execute(select(*columns).where(md.c.media_id == media_id))).first()
+
+
+# Oldest first, a bounded number per statement, so no statement holds locks for long.
+_EXPIRE = text(
+    "UPDATE media SET status = 'expired', content = NULL, updated_at = now() "
+    "WHERE media_id = ANY(ARRAY(SELECT media_id FROM media WHERE status = 'downloaded' "
+    "AND downloaded_at < now() - CAST(:keep AS interval) ORDER BY downloaded_at LIMIT :limit))"
+)
+
+
+async def expire(session: AsyncSession, keep: timedelta, limit: int = 500) -> int:
+    """Delete the bytes of up to `limit` media downloaded longer than `keep` ago (their rows
+    stay, `expired`); returns how many."""
+    result = await session.execute(_EXPIRE, {"keep": keep, "limit": limit})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def expire_all(db: Database, keep: timedelta) -> int:
+    """Expire every media item older than `keep`, one bounded transaction at a time."""
+    total = 0
+    while True:
+        async with db.session() as session:
+            done = await expire(session, keep)
+        total += done
+        if done < 500:
+            if total:
+                log.info("deleted the bytes of %d customer media older than %s", total, keep)
+            return total

@@ -32,6 +32,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "not downloaded: `media_pending` (still to come; retry later) or "
         "`media_failed` (final; `detail` says why)",
     },
+    410: {
+        "model": ErrorOut,
+        "description": "`media_expired`: deleted after the retention period",
+    },
 }
 
 
@@ -50,6 +54,18 @@ class MediaNotReadyError(ApiError):
         super().__init__(detail, hint=hint)
 
 
+class MediaExpiredError(ApiError):
+    """The bytes were deleted after the retention period."""
+
+    status = 410
+    code = "media_expired"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the file was deleted after the retention period (OPERATOR_API_MEDIA_RETENTION_DAYS)"
+        )
+
+
 @router.get("/{media_id}", response_class=Response, responses=RESPONSES)
 async def get_media(
     media_id: MediaId,
@@ -62,6 +78,8 @@ async def get_media(
     row = await media.get(session, media_id, content=True)
     if row is None:
         raise NotFoundError(f"no media {media_id}")
+    if row.status == media.EXPIRED:
+        raise MediaExpiredError()
     if row.status != media.DOWNLOADED or row.content is None:
         raise MediaNotReadyError(row.status, row.reason)
     etag = f'"{row.sha256}"'
