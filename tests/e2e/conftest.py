@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from baton_devtools.databases import private_database
 from baton_devtools.infra import Infra
 from baton_devtools.supervisor import Stack, start_stack
-from baton_shared.testing import new_prefix
+from baton_shared.testing import delete_prefix, new_prefix
 
 E2E_ENV = {
     "BATON_ENV": "test",
@@ -40,11 +41,17 @@ async def stack(
     published into its streams.
     """
     data_dir: Path = tmp_path_factory.mktemp("stack")
-    with private_database(infra.database_url) as database_url:
-        env = E2E_ENV | {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "REDIS_PREFIX": new_prefix(),
-        }
-        async with start_stack(env, data_dir) as running:
-            yield running
+    prefix = new_prefix()
+    try:
+        with private_database(infra.database_url) as database_url:
+            env = E2E_ENV | {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "REDIS_PREFIX": prefix,
+            }
+            async with start_stack(env, data_dir) as running:
+                yield running
+    finally:  # once every process has stopped: nothing writes under the prefix any more
+        client = Redis.from_url(redis_url)
+        await delete_prefix(client, prefix)
+        await client.aclose()
