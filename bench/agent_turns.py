@@ -7,7 +7,9 @@ conversation) straight onto `conv.turns`, then reads `conv.turns.done` until eve
 completed. It reports turns completed per second (first publish -> last completion), the
 latency of a turn (publish -> completion), the agent's CPU time per turn, and its peak RSS.
 `--replicas N` runs N agent processes in the one consumer group (as several replicas would
-run in production; one process uses one core).
+run in production; one process uses one core). `--repeat N` measures N rounds on the same
+processes, each with fresh conversations, and reports the median round (this machine's speed
+drifts by 15 % from minute to minute).
 
 With 2 s per answer the ceiling is `concurrency / 2` turns/s, and 500/s for 1,000 turns
 published at once (they all finish after one model call, 2 s).
@@ -27,6 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,40 @@ def argv0(proc: asyncio.subprocess.Process) -> str:
     return f"process {proc.pid}"
 
 
+@dataclass(frozen=True)
+class Round:
+    """One measured round: `turns` fresh conversations, one turn each."""
+
+    seconds: float
+    latencies: list[float]
+    agent_cpu: float
+    machine_cpu: float
+    emulator_cpu: float
+    own_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+async def measure(
+    bus: Bus, pids: list[int], emulator_pid: int, turns: list[TurnReady], limit: float
+) -> Round:
+    """Drive `turns` (built beforehand) and take every process's CPU around it."""
+    agent_before = sum(cpu_seconds(pid) for pid in pids)
+    machine_before = machine_busy_seconds()
+    emulator_before, own_before = cpu_seconds(emulator_pid), time.process_time()
+    seconds, latencies = await drive(bus, turns, limit)
+    return Round(
+        seconds=seconds,
+        latencies=latencies,
+        agent_cpu=sum(cpu_seconds(pid) for pid in pids) - agent_before,
+        machine_cpu=machine_busy_seconds() - machine_before,
+        emulator_cpu=cpu_seconds(emulator_pid) - emulator_before,
+        own_cpu=time.process_time() - own_before,
+    )
+
+
 def target_pid(proc: asyncio.subprocess.Process, wrapped: bool) -> int:
     """The agent's pid: the child itself, or the child of py-spy when profiled."""
     if not wrapped:
@@ -191,6 +228,9 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--warmup", type=int, default=20, help="turns before measuring")
     parser.add_argument("--timeout", type=float, default=300, help="give up after (s)")
     parser.add_argument("--replicas", type=int, default=1, help="agent processes")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measured rounds (fresh conversations each)"
+    )
     parser.add_argument("--py-spy", metavar="OUT", help="profile the agent with py-spy into OUT")
     args = parser.parse_args(argv)
     if args.py_spy and args.replicas != 1:
@@ -241,15 +281,10 @@ async def main(argv: list[str]) -> None:
                 await drive(bus, [make_turn(10**7 + n) for n in range(args.warmup)], args.timeout)
                 pids = [target_pid(agent, wrapped=bool(args.py_spy)) for agent in agents]
                 before = [proc_status(pid) for pid in pids]
-                cpu_before = sum(cpu_seconds(pid) for pid in pids)
-                machine_before = machine_busy_seconds()
-                emulator_before, own_before = cpu_seconds(emulator.pid), time.process_time()
-                turns = [make_turn(n) for n in range(args.turns)]
-                seconds, latencies = await drive(bus, turns, args.timeout)
-                cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-                machine = machine_busy_seconds() - machine_before
-                emulator_cpu = cpu_seconds(emulator.pid) - emulator_before
-                own_cpu = time.process_time() - own_before
+                rounds: list[Round] = []
+                for r in range(args.repeat):
+                    turns = [make_turn(r * args.turns + n) for n in range(args.turns)]
+                    rounds.append(await measure(bus, pids, emulator.pid, turns, args.timeout))
                 after = [proc_status(pid) for pid in pids]
     finally:
         await delete_prefix(bus.redis, prefix)
@@ -266,22 +301,32 @@ async def main(argv: list[str]) -> None:
         f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
     )
     ceiling = min(args.turns, args.concurrency * args.replicas) / (args.delay_ms / 1000)
+    per_turn = 1000 / args.turns
+    for n, one in enumerate(rounds, start=1):
+        print(
+            f"  round {n}: {one.rate:.1f} turns/s, agent CPU {one.agent_cpu * per_turn:.2f} ms "
+            f"and machine {one.machine_cpu * per_turn:.2f} ms per turn"
+        )
+    ranked = sorted(rounds, key=lambda one: one.rate)
+    middle = ranked[len(ranked) // 2]
+    label = "median round" if len(rounds) > 1 else "round"
     print(
-        f"  {args.turns / seconds:.1f} turns/s ({args.turns} turns in {seconds:.2f} s; "
-        f"ceiling {ceiling:.0f}/s)"
+        f"  {label}: {middle.rate:.1f} turns/s ({args.turns} turns in {middle.seconds:.2f} s; "
+        f"ceiling {ceiling:.0f}/s); all rounds {ranked[0].rate:.1f}-{ranked[-1].rate:.1f}"
     )
-    ms = [s * 1000 for s in latencies]
+    ms = [s * 1000 for s in middle.latencies]
     print(
         f"  turn latency p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  "
         f"max {max(ms):.0f} ms  mean {statistics.mean(ms):.0f} ms"
     )
-    print(f"  agent CPU {cpu:.2f} s ({cpu / args.turns * 1000:.2f} ms per turn, all processes)")
-    per_turn = 1000 / args.turns
-    rest = machine - cpu - emulator_cpu - own_cpu
+    cpu = middle.agent_cpu
+    print(f"  agent CPU {cpu:.2f} s ({cpu * per_turn:.2f} ms per turn, all processes)")
+    rest = middle.machine_cpu - cpu - middle.emulator_cpu - middle.own_cpu
     print(
-        f"  machine busy {machine:.2f} s ({machine * per_turn:.2f} ms per turn): emulator "
-        f"{emulator_cpu * per_turn:.2f} ms, this script {own_cpu * per_turn:.2f} ms, the rest "
-        f"(PostgreSQL, Redis, others) {rest * per_turn:.2f} ms"
+        f"  machine busy {middle.machine_cpu:.2f} s ({middle.machine_cpu * per_turn:.2f} ms per "
+        f"turn): emulator {middle.emulator_cpu * per_turn:.2f} ms, this script "
+        f"{middle.own_cpu * per_turn:.2f} ms, the rest (PostgreSQL, Redis, others) "
+        f"{rest * per_turn:.2f} ms"
     )
     for n, (was, now) in enumerate(zip(before, after, strict=True)):
         print(
