@@ -7,7 +7,7 @@ import pytest
 
 from baton_shared.events import WebhookBody, WebhookReceived, utcnow
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.streams.trim import AckTrimmer
 
 pytestmark = pytest.mark.integration
@@ -25,6 +25,18 @@ async def test_appends_are_never_trimmed_by_length(bus: Bus) -> None:
     for n in range(400):
         await small.publish(webhook(n))
     assert await bus.redis.xlen(bus.key(STREAM)) == 400
+
+
+async def test_plain_appends_keep_the_same_trimming_policy(bus: Bus) -> None:
+    # `append_many` (the ingress's path, without the publish-once check) never trims
+    # `wa.webhooks` by length either, and trims every other stream to MAXLEN as usual.
+    small = Bus(bus.redis, prefix=bus.prefix, maxlen=100)
+    for start in range(0, 400, 50):
+        fields = [entry_fields(webhook(n)) for n in range(start, start + 50)]
+        await small.append_many([(STREAM, f) for f in fields])
+        await small.append_many([(names.WA_STATUSES, f) for f in fields])
+    assert await bus.redis.xlen(bus.key(STREAM)) == 400
+    assert await bus.redis.xlen(bus.key(names.WA_STATUSES)) < 400  # approximate MAXLEN 100
 
 
 async def test_trimmer_keeps_what_any_group_still_needs(bus: Bus) -> None:

@@ -157,14 +157,6 @@ async def test_an_unexpected_failure_is_503_not_500(
     assert await webhook_entries(harness) == []
 
 
-async def test_duplicate_posts_append_one_entry(harness: Any) -> None:
-    body = harness.body("text_reply")
-    async with harness.client(run_worker=False) as client:
-        answers = [(await harness.post(client, body)).status_code for _ in range(3)]
-    assert answers == [200, 200, 200]
-    assert len(await webhook_entries(harness)) == 1
-
-
 def _count(outcome: str) -> float:
     status = OUTCOME_STATUS[outcome]
     labels = {"outcome": outcome, "status": str(status)}

@@ -1,11 +1,16 @@
 """Appending accepted webhooks to `wa.webhooks`, many concurrent requests per Redis round trip.
 
 A group commit: the first request to arrive sends its entry at once; requests arriving while
-that round trip is in flight wait and go together in the next one, through
-`Bus.publish_many` (the bus's publish-once script, so a byte-identical redelivery is still
-appended once). Every request still learns its own entry's outcome, and is answered 200 only
-after Redis has answered for its entry — batching changes the number of round trips, not the
-durability promise. Under no load a batch is one entry and nothing waits.
+that round trip is in flight wait and go together in the next one (`Bus.append_many`, one
+pipelined XADD each). Every request still learns its own entry's outcome, and is answered 200
+only after Redis has answered for its entry — batching changes the number of round trips, not
+the durability promise. Under no load a batch is one entry and nothing waits.
+
+No publish-once check here: a body WhatsApp sends again is appended again, and the worker
+makes it a no-op (its inbox by event id, the archive by body hash, messages by WhatsApp id,
+statuses by (id, status), all durable). The check's Lua call and marker key per webhook cost a
+tenth of the request path's throughput in a burst, and its markers (one per webhook for
+`PUBLISH_DEDUPE_SECONDS`) were most of Redis's memory under load.
 
 Time limit: every entry must be answered for within `timeout` seconds of its `append`. One
 deadline per batch enforces it — the batch's oldest entry's, the earliest of them — instead
@@ -23,8 +28,8 @@ from redis.exceptions import RedisError
 from baton_shared.settings import BusSettings
 from baton_shared.streams.bus import Bus
 
-Item = tuple[str, str, dict[str, str]]
-Pending = tuple[Item, "asyncio.Future[str | None]", float]
+Item = tuple[str, dict[str, str]]
+Pending = tuple[Item, "asyncio.Future[str]", float]
 
 
 def appender_bus(settings: BusSettings) -> Bus:
@@ -41,11 +46,10 @@ def appender_bus(settings: BusSettings) -> Bus:
 
 
 class WebhookAppender:
-    """Appends entries through `bus` exactly like `Bus.publish_fields`, coalescing concurrent
-    calls.
+    """Appends entries through `bus`, coalescing concurrent calls.
 
     Args:
-        bus: the bus (its Redis pool, key prefix, MAXLEN and dedupe lifetime are used).
+        bus: the bus (its Redis pool, key prefix and trimming policy are used).
         timeout: seconds an `append` may take; later it raises `TimeoutError`.
         max_batch: most entries sent in one round trip.
     """
@@ -57,12 +61,12 @@ class WebhookAppender:
         self._pending: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def append(self, stream: str, event_id: str, fields: dict[str, str]) -> str | None:
-        """Append `fields` to `stream` once per `event_id`; the entry id, or None when an entry
-        with that event id was already appended. Raises what Redis raised, or `TimeoutError`."""
+    async def append(self, stream: str, fields: dict[str, str]) -> str:
+        """Append `fields` to `stream`; the entry id. Raises what Redis raised, or
+        `TimeoutError`."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[str | None] = loop.create_future()
-        self._pending.append(((stream, event_id, fields), future, loop.time() + self.timeout))
+        future: asyncio.Future[str] = loop.create_future()
+        self._pending.append(((stream, fields), future, loop.time() + self.timeout))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -75,7 +79,7 @@ class WebhookAppender:
             try:
                 # Entries wait in arrival order: the first one's deadline is the earliest.
                 async with asyncio.timeout_at(batch[0][2]):
-                    results = await self.bus.publish_many([item for item, _, _ in batch])
+                    results = await self.bus.append_many([item for item, _, _ in batch])
             except BaseException as exc:  # every waiter learns; cancellation included
                 for _, future, _ in batch:
                     if not future.done():

@@ -201,7 +201,7 @@ class WebhookEndpoint:
             text, signature, utcnow(), event_id=event_id, producer="ingress"
         )
         try:
-            await self.appender.append(names.WA_WEBHOOKS, event_id, fields)
+            await self.appender.append(names.WA_WEBHOOKS, fields)
         except (RedisError, OSError, TimeoutError) as exc:
             # Not acknowledged, so WhatsApp retries: nothing answered 200 is ever lost.
             log.warning("cannot append webhook to the stream: %s: %s", type(exc).__name__, exc)
