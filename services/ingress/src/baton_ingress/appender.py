@@ -37,12 +37,7 @@ def appender_bus(settings: BusSettings) -> Bus:
     has a deadline of its own (a cancelled round trip drops its connection, so nothing is
     left half-read)."""
     redis = Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=None)
-    return Bus(
-        redis,
-        prefix=settings.redis_prefix,
-        maxlen=settings.stream_maxlen,
-        dedupe_seconds=settings.publish_dedupe_seconds,
-    )
+    return Bus(redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen)
 
 
 class WebhookAppender:

@@ -98,10 +98,7 @@ async def publish_committed(db: Database, bus: Bus, staged: Sequence[Staged]) ->
     try:
         await bus.publish_many([(s.stream, str(s.event_id), s.fields) for s in staged])
         async with db.sessions() as session, session.begin():
-            await session.execute(
-                text("DELETE FROM outbox WHERE event_id = ANY(:ids)"),
-                {"ids": [s.event_id for s in staged]},
-            )
+            await session.execute(_DELETE_EVENTS, {"ids": [s.event_id for s in staged]})
     except Exception:
         log.warning(
             "publishing %d committed events failed; the outbox relay will",
@@ -194,11 +191,12 @@ class OutboxRelay:
             return len(rows)
 
 
-# The relay's statements, built once; each has one text whatever the batch size, so it is
+# The outbox's statements, built once; each has one text whatever the batch size, so it is
 # prepared once per connection.
 _RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))")
 _NEXT_ROWS = select(outbox).order_by(outbox.c.id).limit(bindparam("limit"))
 _DELETE_ROWS = text("DELETE FROM outbox WHERE id = ANY(:ids)")
+_DELETE_EVENTS = text("DELETE FROM outbox WHERE event_id = ANY(:ids)")  # publish_committed
 _BACKLOG = select(
     func.count(),
     func.coalesce(func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0),
