@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from baton_agent.text import WHATSAPP_TEXT_LIMIT, split_text
+from baton_agent.text import split_text
+from baton_shared.whatsapp_limits import TEXT_BODY
 
 
 def test_short_text_is_one_message() -> None:
@@ -17,7 +18,7 @@ def test_long_text_splits_between_sentences() -> None:
     text = sentence * 200
     parts = split_text(text)
     assert len(parts) > 1
-    assert all(len(p) <= WHATSAPP_TEXT_LIMIT for p in parts)
+    assert all(len(p) <= TEXT_BODY for p in parts)
     assert all(p.endswith("six.") for p in parts)
     assert " ".join(parts) == text.strip()
 

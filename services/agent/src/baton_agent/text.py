@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-WHATSAPP_TEXT_LIMIT = 4096
+from baton_shared.whatsapp_limits import TEXT_BODY
 
 # A sentence ends with . ! ? … (or CJK stops) and the whitespace after it; paragraphs too.
 _SENTENCE_END = re.compile(r"(?<=[.!?…。\uff01\uff1f])\s+|\n{2,}")
@@ -32,7 +32,7 @@ def _hard_cut(piece: str, limit: int) -> list[str]:
     return [*parts, piece] if piece else parts
 
 
-def split_text(text: str, limit: int = WHATSAPP_TEXT_LIMIT) -> list[str]:
+def split_text(text: str, limit: int = TEXT_BODY) -> list[str]:
     """Messages of at most `limit` characters, cut between sentences where possible."""
     text = text.strip()
     if len(text) <= limit:

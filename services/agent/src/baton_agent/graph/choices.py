@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-# WhatsApp's limits (reference, section on interactive messages); the sender checks them
-# again before any call.
-BODY = 1024
-BUTTONS = 3
-BUTTON_TITLE = 20
-LIST_ROWS = 10
-LIST_BUTTON = 20
-ROW_TITLE = 24
-ROW_DESCRIPTION = 72
+from baton_shared.whatsapp_limits import (
+    BUTTON_TITLE,
+    BUTTONS,
+    INTERACTIVE_BODY,
+    LIST_BUTTON,
+    LIST_ROWS,
+    ROW_DESCRIPTION,
+    ROW_TITLE,
+)
+
 DEFAULT_BUTTON = "Choose"
 
 
@@ -31,8 +32,10 @@ def choice_message(text: str, choices: list[str], button: str | None = None) -> 
     question = text.strip()
     if not question:
         raise ChoicesError("the question text is empty")
-    if len(question) > BODY:
-        raise ChoicesError(f"the question is {len(question)} characters; keep it under {BODY}")
+    if len(question) > INTERACTIVE_BODY:
+        raise ChoicesError(
+            f"the question is {len(question)} characters; keep it under {INTERACTIVE_BODY}"
+        )
     answers = list(dict.fromkeys(c.strip() for c in choices if c.strip()))
     if not 2 <= len(answers) <= LIST_ROWS:
         raise ChoicesError(f"give 2 to {LIST_ROWS} different choices, not {len(answers)}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton_sender.whatsapp import limits
 from baton_sender.whatsapp.errors import InvalidMessageError
+from baton_shared import whatsapp_limits as limits
 
 
 def _text(obj: Any, key: str, limit: int, where: str, *, required: bool = False) -> None:

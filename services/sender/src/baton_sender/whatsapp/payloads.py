@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton_sender.whatsapp import limits
 from baton_sender.whatsapp.errors import InvalidMessageError
 from baton_sender.whatsapp.interactive import check_interactive
+from baton_shared import whatsapp_limits as limits
 from baton_shared.events import NOT_MESSAGES, OutboundCommand, OutboundKind
 
 # Messages allowed outside the customer-service window: templates, plus the calls that are
