@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -98,6 +99,20 @@ async def test_only_the_holder_may_write_and_the_command_goes_out(
     ]
 
 
+def ai_outcome(
+    wa_id: str, command_id: str, *, kind: OutboundKind = OutboundKind.TEXT, **fields: Any
+) -> OutboundOutcome:
+    """What the sender reports for an AI command to `wa_id`."""
+    return OutboundOutcome(
+        command_id=command_id,
+        phone_number_id=PHONE_NUMBER_ID,
+        to=wa_id,
+        author=Author.AI,
+        kind=kind,
+        **fields,
+    )
+
+
 async def _stream_drained(bus: Bus) -> bool:
     return await drained(bus.redis, bus.key(names.WA_OUTBOUND_RESULTS))
 
@@ -153,13 +168,7 @@ async def test_typing_indicator_is_not_a_message_and_not_an_answer(
     token = await new_operator("jo")
     wa_id = new_wa_id()
     conversation_id = await customer_writes(bus, client, token, wa_id)
-    typing = OutboundOutcome(
-        command_id="typing-1",
-        phone_number_id=PHONE_NUMBER_ID,
-        to=wa_id,
-        author=Author.AI,
-        kind=OutboundKind.TYPING,
-    )
+    typing = ai_outcome(wa_id, "typing-1", kind=OutboundKind.TYPING)
     await bus.publish(
         MessageSent.create(typing, producer="sender", conversation_id=conversation_id)
     )
@@ -182,12 +191,9 @@ async def test_a_failed_message_shows_whatsapps_code_and_why(
     token = await new_operator("kai")
     wa_id = new_wa_id()
     conversation_id = await customer_writes(bus, client, token, wa_id)
-    refused = OutboundOutcome(
-        command_id="refused-1",
-        phone_number_id=PHONE_NUMBER_ID,
-        to=wa_id,
-        author=Author.AI,
-        kind=OutboundKind.TEXT,
+    refused = ai_outcome(
+        wa_id,
+        "refused-1",
         text="Your order ships today",
         status=DeliveryStatus.FAILED,
         reason="rejected",
