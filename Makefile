@@ -4,6 +4,10 @@
 SHELL := /bin/bash
 # Trust the machine's certificate store (corporate proxies, private CAs) as pip does.
 export UV_SYSTEM_CERTS ?= 1
+# Compile site-packages once at install: with PYTHONDONTWRITEBYTECODE set (CI runners often
+# set it) every process the tests start would otherwise compile its imports again (~8 s for
+# the agent on a slow machine).
+export UV_COMPILE_BYTECODE ?= 1
 # A uv installed by `make install` is found by everything below, tests included.
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 .DEFAULT_GOAL := help
