@@ -88,6 +88,12 @@ def test_placeholder_api_key_refused_in_production() -> None:
         AgentSettings(database_url="postgresql://x/y", baton_env="production")
 
 
+def test_the_thread_must_keep_what_the_model_is_shown() -> None:
+    with pytest.raises(ValueError, match=r"AGENT_THREAD_MESSAGES \(10\) must be at least"):
+        settings(AGENT_HISTORY_MESSAGES=40, AGENT_THREAD_MESSAGES=10)
+    assert settings(AGENT_HISTORY_MESSAGES=40, AGENT_THREAD_MESSAGES=40).thread_messages == 40
+
+
 def test_cli_refuses_a_bad_catalogue_with_a_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

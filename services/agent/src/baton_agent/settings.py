@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from baton_shared.settings import BaseServiceSettings
 
@@ -38,6 +38,10 @@ class AgentSettings(BaseServiceSettings):
             (`AGENT_MEDIA_CATALOGUE_FILE`).
         history_messages: most recent thread messages shown to the model
             (`AGENT_HISTORY_MESSAGES`).
+        thread_messages: most messages a conversation's thread keeps; older ones are dropped
+            at the next turn, so a conversation's checkpoint (written at every step) stays
+            the same size however long the conversation lives. The operator transcript keeps
+            everything. At least `history_messages` (`AGENT_THREAD_MESSAGES`).
         max_model_calls: model calls per turn, tool rounds included (`AGENT_MAX_MODEL_CALLS`).
         concurrency: turns processed at once by this process, and the size of the Gemini
             client's connection pool (`AGENT_CONCURRENCY`). A turn spends nearly all its
@@ -78,11 +82,22 @@ class AgentSettings(BaseServiceSettings):
         validation_alias="AGENT_MEDIA_CATALOGUE_FILE",
     )
     history_messages: int = Field(40, ge=2, le=1000, validation_alias="AGENT_HISTORY_MESSAGES")
+    thread_messages: int = Field(200, ge=2, le=10_000, validation_alias="AGENT_THREAD_MESSAGES")
     max_model_calls: int = Field(4, ge=1, le=20, validation_alias="AGENT_MAX_MODEL_CALLS")
     concurrency: int = Field(256, ge=1, le=4096, validation_alias="AGENT_CONCURRENCY")
     db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
     reclaim_idle_ms: int = Field(default=180_000, ge=10)
     typing_indicator: bool = Field(True, validation_alias="AGENT_TYPING_INDICATOR")
+
+    @model_validator(mode="after")
+    def _thread_holds_history(self) -> AgentSettings:
+        if self.thread_messages < self.history_messages:
+            raise ValueError(
+                f"AGENT_THREAD_MESSAGES ({self.thread_messages}) must be at least "
+                f"AGENT_HISTORY_MESSAGES ({self.history_messages}): the model is shown "
+                "messages the thread keeps"
+            )
+        return self
 
     def secret_fields(self) -> tuple[str, ...]:
         """The Gemini API key must be real outside development."""

@@ -11,7 +11,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from baton_agent.config import AgentConfig
-from baton_agent.graph.nodes import Nodes, record, route_mode
+from baton_agent.graph.nodes import Nodes, route_mode
 from baton_agent.graph.state import AgentState
 from baton_agent.settings import AgentSettings
 
@@ -33,7 +33,7 @@ def build_graph(
     """
     nodes = Nodes([models] if isinstance(models, BaseChatModel) else models, config, settings)
     builder = StateGraph(AgentState)
-    builder.add_node(RECORD, record)
+    builder.add_node(RECORD, nodes.record)
     builder.add_node("model", nodes.call_model)
     builder.add_node("tools", nodes.run_tools)
     builder.add_conditional_edges(START, route_mode, ["model", RECORD])

@@ -14,6 +14,7 @@ from langchain_core.messages import (
     AnyMessage,
     BaseMessage,
     HumanMessage,
+    RemoveMessage,
     SystemMessage,
     ToolMessage,
 )
@@ -58,11 +59,6 @@ async def route_mode(state: AgentState) -> Literal["model", "record"]:
     return "model" if state.get("mode", "ai") == "ai" else "record"
 
 
-async def record(state: AgentState) -> dict[str, Any]:
-    """Nothing to do: the customer's messages are already in the thread."""
-    return {}
-
-
 def _bind_tools(model: BaseChatModel, declarations: list[dict[str, Any]]) -> Runnable[Any, Any]:
     """`model` with the tools bound, converted once.
 
@@ -101,6 +97,21 @@ class Nodes:
         finally:
             in_flight[shard] -= 1
 
+    async def record(self, state: AgentState) -> dict[str, Any]:
+        """The customer's messages are already in the thread: only keep it within bounds."""
+        dropped = self.overflow(state["messages"])
+        return {"messages": dropped} if dropped else {}
+
+    def overflow(self, messages: list[AnyMessage]) -> list[RemoveMessage]:
+        """Removals of the thread's oldest messages beyond `thread_messages` (none if within).
+
+        The model never sees them (`history` shows fewer), and the operator transcript keeps
+        the whole conversation; without this every checkpoint write would carry the whole
+        conversation, growing with its length.
+        """
+        excess = len(messages) - self.settings.thread_messages
+        return [RemoveMessage(id=m.id) for m in messages[:excess] if m.id] if excess > 0 else []
+
     def history(self, messages: list[AnyMessage]) -> list[BaseMessage]:
         """The recent conversation, starting at a customer message (never mid tool call).
 
@@ -116,6 +127,8 @@ class Nodes:
         """Ask the model; after the last failed try, apologise and hand off to a person."""
         calls = state.get("model_calls", 0) + 1
         outputs = list(state.get("outputs", []))
+        # Once per turn, before its first model call: trim the thread.
+        dropped = self.overflow(state["messages"]) if calls == 1 else []
         try:
             answer = await self._invoke_with_retries(self.history(state["messages"]))
         except Exception as exc:
@@ -123,14 +136,14 @@ class Nodes:
             metrics.ERRORS.labels("gave_up").inc()
             apology = self.config.profile.apology
             return {
-                "messages": [AIMessage(content=apology)],
+                "messages": [*dropped, AIMessage(content=apology)],
                 "outputs": outputs + text_outputs(apology),
                 "handoff": f"the assistant could not answer ({type(exc).__name__})",
                 "failed": True,
                 "model_calls": calls,
             }
         return {
-            "messages": [answer],
+            "messages": [*dropped, answer],
             "outputs": outputs + text_outputs(answer.text),
             "model_calls": calls,
         }
