@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
 from baton_shared.db import Database, InboxPruner, OutboxRelay
+from baton_shared.db.retention import Prune, Pruner
 from baton_shared.observability import logs, tracing
 from baton_shared.observability.config import ObservabilitySettings
 from baton_shared.observability.http import ObservabilityMiddleware
@@ -84,6 +85,13 @@ class Runtime:
         ]
         self.consumer_name = f"{service}-{socket.gethostname()}-{os.getpid()}"
         self._tasks: list[asyncio.Task[None]] = []
+
+    def prune(self, rules: Sequence[Prune]) -> None:
+        """Delete the service's own records older than `RETENTION_DAYS` every hour, by
+        `rules` (nothing when it is 0: kept for ever)."""
+        if days := self.settings.retention_days:
+            pruner = Pruner(self.db, rules, retention=timedelta(days=days))
+            self.workers.append(pruner.worker())
 
     def consume(
         self, stream: str, group: str, handler: Handler, *, concurrency: int = 1

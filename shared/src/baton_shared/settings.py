@@ -67,6 +67,11 @@ class BaseServiceSettings(BusSettings):
         max_deliveries: an entry that failed this many times moves to `<stream>.dlq`.
         inbox_retention_days: processed event ids are remembered this long; a redelivery or
             DLQ re-drive of an event processed longer ago would be processed again.
+        retention_days: how long a service keeps its own records of what it did (ingress's
+            raw webhook archive and duplicate markers, the buffer's messages and turns, the
+            agent's turn log and checkpoint history, the sender's messages); older ones are
+            deleted hourly. 0 keeps them for ever. At least 8 otherwise: they recognise
+            duplicates, and WhatsApp redelivers for 7 days (`RETENTION_DAYS`).
         log_level: Python logging level name.
         baton_nice: CPU niceness the process runs at (`BATON_NICE`, 0..19; 0, the default,
             leaves it as started): give background processes a higher one than the ingress
@@ -82,6 +87,7 @@ class BaseServiceSettings(BusSettings):
     reclaim_idle_ms: int = Field(default=30_000, ge=10)
     max_deliveries: int = Field(default=5, ge=1, le=100)
     inbox_retention_days: float = Field(default=30, ge=8)
+    retention_days: float = Field(default=30, ge=0)
     log_level: str = "INFO"
     baton_nice: int = Field(default=0, ge=0, le=19)
 
@@ -90,6 +96,16 @@ class BaseServiceSettings(BusSettings):
     def _postgres_only(cls, value: str) -> str:
         if not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
             raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+asyncpg://...)")
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _outlast_redeliveries(cls, value: float) -> float:
+        if 0 < value < 8:
+            raise ValueError(
+                "RETENTION_DAYS must be 0 (keep for ever) or at least 8: the records it prunes "
+                "recognise duplicates, and WhatsApp redelivers a webhook for 7 days"
+            )
         return value
 
     @property

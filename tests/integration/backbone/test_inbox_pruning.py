@@ -33,12 +33,12 @@ async def test_rows_older_than_the_retention_are_pruned(db: Database) -> None:
         )
         assert await claim_inbox(session, "c", recent)
     pruner = InboxPruner(db, retention=timedelta(days=30), batch=10)  # three batches
-    assert await pruner.prune() == 25
+    assert await pruner.prune_inbox() == 25
     assert await _count(db) == 1
     async with db.sessions() as session, session.begin():
         assert not await claim_inbox(session, "c", recent)  # still a duplicate
         assert await claim_inbox(session, "c", old[0])  # forgotten: would be processed again
-    assert await pruner.prune() == 0
+    assert await pruner.prune() == {"inbox": 0}
 
 
 async def test_one_replica_prunes_at_a_time_and_the_worker_stops(db: Database) -> None:
@@ -52,10 +52,10 @@ async def test_one_replica_prunes_at_a_time_and_the_worker_stops(db: Database) -
     async with db.sessions() as session, session.begin():
         # another replica is pruning right now (holds the schema's pruning lock)
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('inbox:' || current_schema()))")
+            text("SELECT pg_advisory_xact_lock(hashtext('prune:inbox:' || current_schema()))")
         )
-        assert await InboxPruner(db, retention=timedelta(days=30)).prune() == 0
-    assert await InboxPruner(db, retention=timedelta(days=30)).prune() == 1
+        assert await InboxPruner(db, retention=timedelta(days=30)).prune_inbox() == 0
+    assert await InboxPruner(db, retention=timedelta(days=30)).prune_inbox() == 1
 
     worker = InboxPruner(db, retention=timedelta(days=30)).worker(interval_seconds=3600)
     stop = asyncio.Event()

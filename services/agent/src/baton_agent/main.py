@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -14,6 +15,7 @@ from baton_agent.consumer import register
 from baton_agent.context import AgentContext
 from baton_agent.graph.graph import build_graph
 from baton_agent.llm import build_models
+from baton_agent.retention import RETENTION, CheckpointHistory
 from baton_agent.runner import Threads
 from baton_agent.settings import AgentSettings
 from baton_shared.cli import run_cli
@@ -52,11 +54,15 @@ def create_app(settings: AgentSettings) -> FastAPI:
     async def start_graph() -> None:
         saver = await open_checkpointer(pool)
         ctx.threads = Threads(build_graph(models, config, settings, saver))
+        if hours := settings.checkpoint_history_hours:  # workers start after this hook
+            history = CheckpointHistory(pool, saver, keep=timedelta(hours=hours))
+            runtime.workers.append(history.worker())
         where = settings.gemini_base_url or "Google's Gemini API"
         log.info("agent answers with %s at %s", settings.gemini_model, where)
         settle_gc()
 
     register(runtime, ctx)
+    runtime.prune(RETENTION)
     app = build_app(runtime, title="Baton agent", on_start=[start_graph], on_stop=[pool.close])
     app.state.agent = ctx
     return app

@@ -52,6 +52,9 @@ class AgentSettings(BaseServiceSettings):
         reclaim_idle_ms: a turn pending this long is taken over from a (dead) replica; longer
             than the base default because a turn may legitimately wait on several slow model
             calls, and a live turn must not be run twice at once (`RECLAIM_IDLE_MS`).
+        checkpoint_history_hours: a conversation's superseded checkpoints (LangGraph's step
+            history; Baton reads only the latest) are deleted once the oldest of them is this
+            old; 0 keeps them for ever (`AGENT_CHECKPOINT_HISTORY_HOURS`).
         typing_indicator: when a turn is answered, first mark the customer's latest message
             read and show them the typing indicator while the model works
             (`AGENT_TYPING_INDICATOR`).
@@ -88,6 +91,9 @@ class AgentSettings(BaseServiceSettings):
     db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
     reclaim_idle_ms: int = Field(default=180_000, ge=10)
     typing_indicator: bool = Field(True, validation_alias="AGENT_TYPING_INDICATOR")
+    checkpoint_history_hours: float = Field(
+        24, ge=0, validation_alias="AGENT_CHECKPOINT_HISTORY_HOURS"
+    )
 
     @model_validator(mode="after")
     def _thread_holds_history(self) -> AgentSettings:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from baton_buffer import consumer
 from baton_buffer.context import BufferContext
-from baton_buffer.db.models import SCHEMA
+from baton_buffer.db.models import RETENTION, SCHEMA
 from baton_buffer.settings import BufferSettings
 from baton_buffer.ticker import Ticker
 from baton_buffer.timers import Timers
@@ -30,6 +30,7 @@ def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext]:
             recovery_seconds=settings.recovery_seconds,
         )
     )
+    runtime.prune(RETENTION)
     return runtime, ctx
 
 

@@ -13,7 +13,7 @@ from baton_ingress.api.front import IngressFront
 from baton_ingress.api.routes import webhook
 from baton_ingress.appender import WebhookAppender, appender_bus
 from baton_ingress.consumer import register_consumers
-from baton_ingress.db.models import SCHEMA
+from baton_ingress.db.models import RETENTION, SCHEMA
 from baton_ingress.replay import replay_cli
 from baton_ingress.settings import IngressSettings
 from baton_shared.cli import run_cli
@@ -30,6 +30,7 @@ def create_app(settings: IngressSettings, *, run_worker: bool | None = None) -> 
         run_worker = settings.role != "web"
     if run_worker:
         register_consumers(runtime, settings)
+        runtime.prune(RETENTION)
     if settings.role == "worker":
         app = build_app(runtime, title="Baton ingress")
     else:

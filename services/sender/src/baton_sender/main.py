@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from baton_sender.consumer import register
 from baton_sender.context import SenderContext
+from baton_sender.db.models import RETENTION
 from baton_sender.dispatch.worker import Dispatcher
 from baton_sender.settings import SenderSettings
 from baton_shared.cli import run_cli
@@ -21,6 +22,7 @@ def create_app(settings: SenderSettings) -> FastAPI:
     ctx = SenderContext.build(settings, runtime.db, runtime.bus)
     register(runtime, ctx)
     runtime.workers.append(Dispatcher(ctx))
+    runtime.prune(RETENTION)
     # The HTTP client closes after the workers stopped: no send is cut off.
     app = build_app(runtime, title="Baton sender", on_stop=[ctx.client.aclose])
     app.state.sender = ctx

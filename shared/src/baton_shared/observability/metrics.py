@@ -32,9 +32,10 @@ Outbox relay (label `schema`, `baton_shared.db.outbox.OutboxRelay`):
 - `baton_outbox_oldest_seconds`: age of the oldest waiting row, 0 when empty.
 - `baton_outbox_relay_failures_total`: relay rounds that failed (PostgreSQL or Redis away).
 
-Inbox (label `schema`, `baton_shared.db.inbox.InboxPruner`):
+Retention (labels `schema`, `table`, `baton_shared.db.retention.Pruner`):
 
-- `baton_inbox_pruned_total`: rows deleted after `INBOX_RETENTION_DAYS`.
+- `baton_pruned_rows_total`: rows deleted after their retention (`INBOX_RETENTION_DAYS` for
+  `inbox`, `RETENTION_DAYS` for a service's own records).
 
 HTTP (labels `method`, `route` template, `status`), by the middleware `build_app` installs:
 
@@ -110,8 +111,8 @@ OUTBOX_BACKLOG = Gauge("baton_outbox_backlog", "Outbox rows waiting to be publis
 OUTBOX_OLDEST = Gauge(
     "baton_outbox_oldest_seconds", "Age of the oldest outbox row waiting", ["schema"]
 )
-INBOX_PRUNED = Counter(
-    "baton_inbox_pruned_total", "Inbox rows deleted after the retention", ["schema"]
+PRUNED = Counter(
+    "baton_pruned_rows_total", "Rows deleted after their retention", ["schema", "table"]
 )
 OUTBOX_FAILURES = Counter(
     "baton_outbox_relay_failures_total", "Outbox relay rounds that failed", ["schema"]

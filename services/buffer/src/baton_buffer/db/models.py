@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    ForeignKey,
     Identity,
     Integer,
     MetaData,
@@ -18,8 +17,11 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from baton_shared.db.retention import Prune
 
 SCHEMA = "buffer"
 
@@ -65,5 +67,27 @@ messages = Table(
     Column("correlation_id", UUID(as_uuid=True), nullable=False),
     Column("traceparent", String(64), nullable=False),
     Column("payload", JSONB, nullable=False),
-    Column("turn_id", UUID(as_uuid=True), ForeignKey("buffer.turns.turn_id"), nullable=True),
+    # The turn the message went out in (no foreign key: see migration 0004).
+    Column("turn_id", UUID(as_uuid=True), nullable=True),
 )
+
+
+# Retention (`RETENTION_DAYS`): a message goes once its turn is out and done (not in flight),
+# and the turn with it, in one statement; messages still waiting for a turn, and in-flight
+# turns, stay whatever their age. A turn's messages all arrived before it was released, so a
+# turn past the retention has only messages past it.
+RETENTION = [
+    Prune(
+        "messages",
+        text(
+            "WITH gone AS (DELETE FROM messages WHERE ctid = ANY(ARRAY("
+            "SELECT ctid FROM messages WHERE arrived_at < now() - CAST(:keep AS interval)"
+            " AND turn_id IS NOT NULL AND turn_id NOT IN ("
+            "SELECT in_flight_turn_id FROM conversations WHERE in_flight_turn_id IS NOT NULL)"
+            " LIMIT :limit)) RETURNING turn_id), "
+            "turns_gone AS (DELETE FROM turns WHERE turn_id IN (SELECT turn_id FROM gone)) "
+            "SELECT count(*) FROM gone"
+        ),
+        counts_rows=True,
+    ),
+]

@@ -17,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
+from baton_shared.db.retention import oldest_first
+
 SCHEMA = "ingress"
 metadata = MetaData(schema=SCHEMA)
 
@@ -54,3 +56,12 @@ seen_statuses = Table(
     Column("seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("message_id", "status"),
 )
+
+# Retention (`RETENTION_DAYS`, at least 8 days: longer than WhatsApp's 7 days of redelivery).
+# The duplicate markers are written when a body is processed, after its archive row, so they
+# outlive it: a replay can only re-emit bodies whose messages are still recognised.
+RETENTION = [
+    oldest_first("webhooks", "received_at"),
+    oldest_first("seen_messages", "seen_at"),
+    oldest_first("seen_statuses", "seen_at"),
+]

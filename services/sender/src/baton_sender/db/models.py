@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from baton_shared.db.retention import oldest_first
+
 SCHEMA = "sender"
 metadata = MetaData(schema=SCHEMA)
 
@@ -69,3 +71,12 @@ windows = Table(
     Column("customer", String(64), primary_key=True),
     Column("last_inbound_at", DateTime(timezone=True), nullable=False),
 )
+
+# Retention (`RETENTION_DAYS`): messages whose sending is over, by their last change (a status
+# WhatsApp reports later for one of them is then ignored as unknown); messages still queued
+# or being sent stay whatever their age. A window that old is long closed, which is what no
+# row means.
+RETENTION = [
+    oldest_first("messages", "updated_at", where="status NOT IN ('queued', 'claimed', 'calling')"),
+    oldest_first("windows", "last_inbound_at"),
+]

@@ -1,0 +1,69 @@
+"""A conversation's superseded checkpoints are deleted once old
+(`AGENT_CHECKPOINT_HISTORY_HOURS`); its latest stays, and with it everything it remembers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from baton_agent.retention import CheckpointHistory
+from baton_shared.streams.bus import Bus
+
+from .conftest import Gemini, RunningAgent, make_turn
+from .test_turns import finish
+
+pytestmark = pytest.mark.integration
+
+
+async def checkpoints(agent: RunningAgent, conversation_id: str) -> int:
+    pool = agent.ctx.threads.graph.checkpointer.conn  # type: ignore[union-attr]
+    async with pool.connection() as conn:
+        rows = await conn.execute(
+            "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (conversation_id,)
+        )
+        return int((await rows.fetchone())["n"])
+
+
+async def age(agent: RunningAgent, conversation_id: str, hours: float) -> None:
+    """Make every checkpoint of the conversation `hours` older."""
+    pool = agent.ctx.threads.graph.checkpointer.conn  # type: ignore[union-attr]
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE checkpoints SET checkpoint = jsonb_set(checkpoint, '{ts}', to_jsonb("
+            "((checkpoint->>'ts')::timestamptz - %s)::text)) WHERE thread_id = %s",
+            (timedelta(hours=hours), conversation_id),
+        )
+
+
+def history(agent: RunningAgent) -> CheckpointHistory:
+    saver: Any = agent.ctx.threads.graph.checkpointer
+    return CheckpointHistory(saver.conn, saver, keep=timedelta(hours=24), batch=1)
+
+
+async def test_old_history_goes_and_the_conversation_remembers(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    wa_id = f"34{uuid.uuid4().int % 10**10:010d}"
+    first = make_turn("my order number is 5521", wa_id=wa_id)
+    conversation_id = first.conversation_id
+    assert conversation_id is not None
+    await finish(bus, first)
+    await finish(bus, make_turn("it is late", wa_id=wa_id))
+    before = await checkpoints(agent, conversation_id)
+    assert before >= 2  # one per turn at least
+
+    assert await history(agent).prune() == 0  # all of it recent: kept
+    assert await checkpoints(agent, conversation_id) == before
+
+    await age(agent, conversation_id, hours=25)
+    assert await history(agent).prune() >= 1
+    assert await checkpoints(agent, conversation_id) == 1
+    assert await history(agent).prune() == 0  # nothing left to prune
+
+    await gemini.reset()
+    await finish(bus, make_turn("any news?", wa_id=wa_id))
+    [request] = await gemini.requests()
+    assert "5521" in str(request["body"]["contents"])  # the thread still remembers
