@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -51,7 +50,7 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.testing import delete_prefix, new_prefix
-from bench.measure import cpu_seconds, machine_busy_seconds, percentile
+from bench.measure import cpu_seconds, machine_busy_seconds, machine_line, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -296,10 +295,7 @@ async def main(argv: list[str]) -> None:
         f"{args.delay_ms} ms, AGENT_CONCURRENCY={args.concurrency}, "
         f"{args.replicas} agent process(es)"
     )
-    print(
-        f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, "
-        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
-    )
+    print(machine_line())
     ceiling = min(args.turns, args.concurrency * args.replicas) / (args.delay_ms / 1000)
     per_turn = 1000 / args.turns
     for n, one in enumerate(rounds, start=1):

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -62,7 +61,7 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import entry_fields
 from baton_shared.testing import delete_prefix, new_prefix
-from bench.measure import cpu_seconds, machine_busy_seconds, percentile
+from bench.measure import cpu_seconds, machine_busy_seconds, machine_line, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_GROUP = "bench-agent"
@@ -385,9 +384,9 @@ async def main(argv: list[str]) -> None:
 
     print(
         f"buffer benchmark, {args.conversations} conversations x {args.burst} messages, "
-        f"{args.replicas} buffer replica(s); "
-        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {os.cpu_count()} cpus"
+        f"{args.replicas} buffer replica(s)"
     )
+    print(machine_line())
     found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
     try:
         with private_database(found.database_url, prefix="baton_bench") as url:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,7 +20,7 @@ from baton_devtools import infra as infra_mod
 from baton_devtools.databases import private_database
 from baton_devtools.supervisor import start_stack
 from baton_shared.testing import delete_prefix, new_prefix
-from bench.measure import percentile
+from bench.measure import machine_line, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,9 +77,7 @@ async def main(argv: list[str]) -> None:
 
     ms = [s * 1000 for s in samples]
     print(f"e2e latency, webhook 200 -> reply recorded ({args.count} sequential conversations)")
-    print(
-        f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {platform.processor() or platform.machine()}"
-    )
+    print(machine_line())
     print(
         f"  p50 {percentile(ms, 50):.1f} ms  p95 {percentile(ms, 95):.1f} ms  "
         f"p99 {percentile(ms, 99):.1f} ms  max {max(ms):.1f} ms  mean {statistics.mean(ms):.1f} ms"

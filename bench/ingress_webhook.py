@@ -39,8 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -48,7 +46,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -64,7 +61,7 @@ from baton_ingress.signature import sign
 from baton_shared.settings import BaseServiceSettings
 from baton_shared.streams import names
 from baton_shared.testing import delete_prefix, drained, new_prefix
-from bench.measure import cpu_seconds, percentile
+from bench.measure import cpu_seconds, machine_line, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
@@ -496,10 +493,9 @@ async def main(argv: list[str]) -> None:
     stack_kind = "ingress only" if args.ingress_only else "whole stack"
     stack_kind += ", ingress as one process" if args.one_process else ", ingress web + worker"
     print(f"ingress POST /webhook vs a bare FastAPI endpoint ({stack_kind} running)")
+    print(machine_line())
     print(
-        f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-        f"body {args.fixture} (unique message ids), {'uvloop' if _has('uvloop') else 'asyncio'}"
+        f"  body {args.fixture} (unique message ids), {'uvloop' if _has('uvloop') else 'asyncio'}"
         f"/{'httptools' if _has('httptools') else 'h11'}"
     )
     niced = ([] if args.one_process else ["ingress worker"]) + (

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -30,7 +29,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -43,7 +41,7 @@ from baton_shared.db import Database
 from baton_shared.events import Author, MessageRequested, OutboundCommand, OutboundKind
 from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.testing import new_prefix
-from bench.measure import cpu_seconds
+from bench.measure import cpu_seconds, machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -300,8 +298,8 @@ async def main(argv: list[str]) -> None:
     finally:
         found.stop()
     print("sender throughput: real baton-sender and WhatsApp emulator processes, 127.0.0.1")
-    print(f"  date {datetime.now(UTC):%Y-%m-%d}, {platform.node()}, {os.cpu_count()} cpus; "
-          f"feed {FEED_FACTOR}x the limit, {args.duration:.0f} s per rate, first {warmup:.0f} s "
+    print(machine_line())
+    print(f"  feed {FEED_FACTOR}x the limit, {args.duration:.0f} s per rate, first {warmup:.0f} s "
           f"not measured; emulator enforces the same limit")  # fmt: skip
     for result in results:
         report(result)
