@@ -15,6 +15,8 @@ from sqlalchemy import text
 from baton_agent.retention import RETENTION as AGENT_RETENTION
 from baton_buffer.db.models import RETENTION as BUFFER_RETENTION
 from baton_ingress.db.models import RETENTION as INGRESS_RETENTION
+from baton_operator_api.db.models import TRANSCRIPT_RETENTION
+from baton_operator_api.settings import OperatorApiSettings
 from baton_sender.db.models import RETENTION as SENDER_RETENTION
 from baton_shared.db import Database
 from baton_shared.db.retention import Prune, Pruner
@@ -33,6 +35,7 @@ async def dbs(database_url: str) -> AsyncIterator[dict[str, Database]]:
     """The run's database, one handle per service schema."""
     handles = {s: Database(database_url, s, pool_size=2) for s in ("ingress", "buffer", "agent")}
     handles["sender"] = Database(database_url, "sender", pool_size=2)
+    handles["operator"] = Database(database_url, "operator", pool_size=2)
     yield handles
     for db in handles.values():
         await db.dispose()
@@ -256,3 +259,52 @@ def test_retention_days_zero_keeps_everything_and_short_ones_are_refused(
     assert "Retention agent" not in workers(0)
     with pytest.raises(ValueError, match="RETENTION_DAYS must be 0"):
         settings(5)
+
+
+async def test_operator_transcript_retention_forgets_old_messages_and_media(
+    dbs: dict[str, Database],
+) -> None:
+    db = dbs["operator"]
+    conversation = f"conv-{uuid.uuid4().hex}"
+    for text_, age in (("old one", OLD), ("old two", OLD), ("recent", RECENT)):
+        await run(
+            db,
+            "INSERT INTO messages (conversation_id, direction, author, kind, text, occurred_at) "
+            "VALUES (:c, 'in', 'customer', 'text', :t, now() - CAST(:age AS interval))",
+            c=conversation,
+            t=text_,
+            age=age,
+        )
+    for media_id, status, age in (
+        ("old-done", "downloaded", OLD),
+        ("old-due", "pending", OLD),
+        ("recent", "downloaded", RECENT),
+    ):
+        await run(
+            db,
+            "INSERT INTO media (media_id, conversation_id, wa_message_id, kind, status, "
+            "created_at) VALUES (:m, :c, 'wamid.x', 'image', :s, now() - CAST(:age AS interval))",
+            m=f"{conversation}-{media_id}",
+            c=conversation,
+            s=status,
+            age=age,
+        )
+
+    await prune(db, TRANSCRIPT_RETENTION)
+
+    texts = await run(db, "SELECT text FROM messages WHERE conversation_id = :c", c=conversation)
+    assert [r[0] for r in texts] == ["recent"]
+    media = await run(db, "SELECT media_id FROM media WHERE conversation_id = :c", c=conversation)
+    assert sorted(r[0] for r in media) == [f"{conversation}-old-due", f"{conversation}-recent"]
+
+
+def test_transcript_retention_is_off_by_default_and_outlasts_late_statuses(
+    database_url: str,
+) -> None:
+    def settings(**values: Any) -> OperatorApiSettings:
+        return OperatorApiSettings(database_url=database_url, baton_env="test", **values)
+
+    assert settings().transcript_retention_days == 0
+    assert settings(OPERATOR_API_TRANSCRIPT_RETENTION_DAYS=90).transcript_retention_days == 90
+    with pytest.raises(ValueError, match="at least 31"):
+        settings(OPERATOR_API_TRANSCRIPT_RETENTION_DAYS=10)

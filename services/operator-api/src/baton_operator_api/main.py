@@ -15,13 +15,14 @@ from baton_operator_api.auth import Role
 from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.db.media import expire_all
-from baton_operator_api.db.models import SCHEMA
+from baton_operator_api.db.models import SCHEMA, TRANSCRIPT_RETENTION
 from baton_operator_api.fencing import Fence, resync
 from baton_operator_api.limits import BodyLimit
 from baton_operator_api.media.worker import MediaDownloader
 from baton_operator_api.settings import OperatorApiSettings
 from baton_shared.cli import load_settings, run_cli
 from baton_shared.db import Database
+from baton_shared.db.retention import Pruner
 from baton_shared.periodic import Periodic
 from baton_shared.runtime import Runtime, build_app
 
@@ -47,6 +48,11 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
                 "MediaRetention", MEDIA_RETENTION_SECONDS, lambda: expire_all(runtime.db, keep)
             )
         )
+
+    if settings.transcript_retention_days:
+        keep = timedelta(days=settings.transcript_retention_days)
+        pruner = Pruner(runtime.db, TRANSCRIPT_RETENTION, retention=keep, name="Transcript")
+        runtime.workers.append(pruner.worker())
 
     async def start() -> None:
         if settings.bootstrap_admin_token:

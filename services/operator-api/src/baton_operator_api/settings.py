@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from baton_shared.settings import BaseServiceSettings
 
@@ -36,6 +36,11 @@ class OperatorApiSettings(BaseServiceSettings):
         media_retention_days: delete the bytes of customer media this long after download
             (the transcript then shows the item `expired`); 0 keeps them for ever
             (`OPERATOR_API_MEDIA_RETENTION_DAYS`).
+        transcript_retention_days: delete transcript messages, and customer media with
+            them, this long after they happened; 0, the default, keeps the business's record
+            for ever; otherwise at least 31, as WhatsApp reports a message's status for up to
+            30 days (`OPERATOR_API_TRANSCRIPT_RETENTION_DAYS`). `RETENTION_DAYS` does not
+            apply here.
     """
 
     port: int = Field(8081, validation_alias="OPERATOR_API_PORT", ge=0, le=65535)
@@ -72,6 +77,19 @@ class OperatorApiSettings(BaseServiceSettings):
     media_retention_days: float = Field(
         0, validation_alias="OPERATOR_API_MEDIA_RETENTION_DAYS", ge=0
     )
+    transcript_retention_days: float = Field(
+        0, validation_alias="OPERATOR_API_TRANSCRIPT_RETENTION_DAYS", ge=0
+    )
+
+    @field_validator("transcript_retention_days")
+    @classmethod
+    def _outlast_statuses(cls, value: float) -> float:
+        if 0 < value < 31:
+            raise ValueError(
+                "OPERATOR_API_TRANSCRIPT_RETENTION_DAYS must be 0 (keep for ever) or at least "
+                "31: WhatsApp reports a message's status for up to 30 days"
+            )
+        return value
 
     def secret_fields(self) -> tuple[str, ...]:
         """The access token must be real outside development (as in the sender); the

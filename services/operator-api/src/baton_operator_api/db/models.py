@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from baton_shared.db.retention import oldest_first
+
 SCHEMA = "operator"
 metadata = MetaData(schema=SCHEMA)
 
@@ -138,3 +140,12 @@ audit_log = Table(
     Column("conversation_id", String(64), nullable=True),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
 )
+
+
+# `OPERATOR_API_TRANSCRIPT_RETENTION_DAYS` (off by default): transcript messages by when they
+# happened, customer media by when it was recorded (a download still due stays). Conversation
+# rows (control state, a few hundred bytes) and the audit log are kept.
+TRANSCRIPT_RETENTION = [
+    oldest_first("messages", "occurred_at"),
+    oldest_first("media", "created_at", where="status NOT IN ('pending', 'downloading')"),
+]
