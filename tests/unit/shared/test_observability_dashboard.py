@@ -30,7 +30,7 @@ def test_every_backbone_metric_the_dashboard_uses_exists() -> None:
     used = {
         name
         for expr in exprs(json.loads(DASHBOARD.read_text()))
-        for name in re.findall(r"\bbaton_(?:stream|outbox|http)_[a-z_]+", expr)
+        for name in re.findall(r"\bbaton_(?:stream|outbox|http|pruned)_[a-z_]+", expr)
     }
     assert used
     for name in used:
