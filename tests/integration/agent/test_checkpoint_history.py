@@ -115,3 +115,31 @@ async def test_a_thread_written_while_it_is_pruned_is_left_for_the_next_round(
     assert await checkpoints(agent, conversation_id) == before  # left alone, not half-pruned
     assert await history(agent).prune() >= 1  # the next round prunes it
     assert await checkpoints(agent, conversation_id) == 1
+
+
+async def test_a_thread_the_library_cannot_prune_does_not_stop_the_others(
+    agent: RunningAgent, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversations = []
+    for _ in range(2):
+        wa_id = f"34{uuid.uuid4().int % 10**10:010d}"
+        await finish(bus, make_turn("one", wa_id=wa_id))
+        turn = make_turn("two", wa_id=wa_id)
+        await finish(bus, turn)
+        assert turn.conversation_id is not None
+        await age(agent, turn.conversation_id, hours=25)
+        conversations.append(turn.conversation_id)
+    refused, other = conversations
+    saver: Any = agent.ctx.threads.graph.checkpointer
+    real_aprune = saver.aprune
+
+    async def aprune(thread_ids: list[str], *, strategy: str) -> None:
+        if refused in thread_ids:  # as the library does for a thread with a DeltaChannel
+            raise NotImplementedError("keep_latest does not support DeltaChannel threads")
+        await real_aprune(thread_ids, strategy=strategy)
+
+    monkeypatch.setattr(saver, "aprune", aprune)
+    await history(agent).prune()
+
+    assert await checkpoints(agent, other) == 1
+    assert await checkpoints(agent, refused) >= 2

@@ -75,6 +75,10 @@ class CheckpointHistory:
                     log.info("checkpoints of %s changed while pruning; next round", thread_id)
                     skipped.add(thread_id)
                     continue
+                except NotImplementedError as exc:  # a channel kind the library cannot prune
+                    log.warning("checkpoints of %s not pruned: %s", thread_id, exc)
+                    skipped.add(thread_id)
+                    continue
                 pruned += 1
                 metrics.CHECKPOINT_THREADS_PRUNED.inc()
             if len(todo) < self.batch:
