@@ -87,7 +87,7 @@ messages = Table(
     Column("media_id", String(256), nullable=True),  # customer media, see `media`
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("ix_messages_conversation", "conversation_id", "id"),
+    Index("ix_messages_conversation_time", "conversation_id", "occurred_at", "id"),
     Index(
         "uq_messages_inbound",
         "wa_message_id",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, literal_column, select
+from sqlalchemy import Row, case, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,6 +117,9 @@ async def upsert_outbound(
                 "author": case((m.c.author == "unknown", ex.author), else_=m.c.author),
                 "operator": func.coalesce(m.c.operator, ex.operator),
                 "latency_ms": func.coalesce(m.c.latency_ms, ex.latency_ms),
+                # A message's place in the transcript is when it first happened (an operator's
+                # message when written, an AI one when sent), whichever report came first.
+                "occurred_at": func.least(m.c.occurred_at, ex.occurred_at),
                 "updated_at": func.now(),
             },
         )
@@ -126,13 +129,27 @@ async def upsert_outbound(
 async def page(
     session: AsyncSession, conversation_id: str, *, after: int, limit: int
 ) -> list[Row[Any]]:
-    """Messages of a conversation after message id `after`, oldest first, each with its
-    media's download state (`media_status`, `media_*` columns; None without media)."""
+    """Messages of a conversation in the order they happened (`occurred_at`, then the order
+    they were recorded in), from just after message `after` (0, or an id that names no message
+    of this conversation, such as one deleted by retention: from the oldest kept), each with
+    its media's download state (`media_status`, `media_*` columns; None without media).
+
+    Recording order is not enough: the operator-api reads customer messages and outbound
+    results from two streams, and when one lags an answer would be listed above the message
+    it answers."""
+    where = [m.c.conversation_id == conversation_id]
+    if after:
+        cursor = select(m.c.occurred_at).where(
+            m.c.id == after, m.c.conversation_id == conversation_id
+        )
+        at = (await session.execute(cursor)).scalar()
+        if at is not None:
+            where.append(tuple_(m.c.occurred_at, m.c.id) > tuple_(at, after))
     query = (
         select(m, *MEDIA_COLUMNS)
         .select_from(m.outerjoin(md, md.c.media_id == m.c.media_id))
-        .where(m.c.conversation_id == conversation_id, m.c.id > after)
-        .order_by(m.c.id)
+        .where(*where)
+        .order_by(m.c.occurred_at, m.c.id)
         .limit(limit)
     )
     return list((await session.execute(query)).all())

@@ -67,8 +67,8 @@ async def get_messages(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessagePage:
-    """The transcript, oldest first, with each outbound message's delivery status and each
-    customer attachment's download status and URL."""
+    """The transcript in the order things happened, with each outbound message's delivery
+    status and each customer attachment's download status and URL."""
     if await repo.get(session, conversation_id) is None:
         raise NotFoundError(f"no conversation {conversation_id}")
     rows = await transcript.page(session, conversation_id, after=after, limit=limit)
