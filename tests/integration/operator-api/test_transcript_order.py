@@ -180,3 +180,51 @@ async def record(session: AsyncSession, conversation_id: str, i: int, at: dateti
             text=f"message {i}",
             at=at,
         )
+
+
+async def test_paging_back_from_the_newest_gives_the_same_transcript(
+    ctx: ServiceContext, client: httpx.AsyncClient, new_operator: NewOperator
+) -> None:
+    # A long conversation opened at its end, then scrolled up a page at a time.
+    token = await new_operator()
+    wa_id = new_wa_id()
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    start = utcnow()
+    seconds = [5, 1, 9, 3, 3, 0, 7, 2, 8, 6, 4]
+    async with ctx.db.session() as session:
+        await repo.ensure(session, conversation_id, PHONE_NUMBER_ID, wa_id)
+        for i, s in enumerate(seconds):
+            await record(session, conversation_id, i, start + timedelta(seconds=s))
+    whole = [m["id"] for m in (await items(client, token, conversation_id, limit=200))["items"]]
+
+    newest = await items(client, token, conversation_id, before=0, limit=4)
+    assert [m["id"] for m in newest["items"]] == whole[-4:]
+    assert newest["next_after"] is None
+    pages = [newest["items"]]
+    while newest["next_before"] is not None:
+        newest = await items(client, token, conversation_id, before=newest["next_before"], limit=4)
+        pages.insert(0, newest["items"])
+    assert [m["id"] for page in pages for m in page] == whole
+    assert len(pages) == 3  # 4 + 4 + 3: the last (oldest) page is short, and says so
+
+    # A message that is gone (or not this conversation's) has nothing kept before it.
+    assert (await items(client, token, conversation_id, before=2**62))["items"] == []
+
+
+async def test_after_and_before_together_are_refused(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    wa_id = new_wa_id()
+    await bus.publish(inbound(wa_id))
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    url = f"/api/v1/conversations/{conversation_id}/messages"
+
+    async def recorded() -> bool:
+        return (await client.get(url, headers=auth(token))).status_code == 200
+
+    await wait_until(recorded, what="the conversation")
+    r = await client.get(url, params={"after": 1, "before": 5}, headers=auth(token))
+    assert r.status_code == 400
+    assert r.json()["error"] == "bad_request"
+    assert "not both" in r.json()["detail"]

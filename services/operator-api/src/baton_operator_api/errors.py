@@ -25,7 +25,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "the body is not valid JSON",
+    400: "the body is not valid JSON, or parameters that exclude each other were both given",
     401: "no valid bearer token",
     403: "the operator's role does not allow this",
     404: "no such conversation",

@@ -218,10 +218,13 @@ class MessageOut(BaseModel):
 
 
 class MessagePage(BaseModel):
-    """A page of a transcript; pass `next_after` as `after` for the next page."""
+    """A page of a transcript, oldest message first; pass `next_after` as `after` for the next
+    (newer) page, or, when paging back from the newest, `next_before` as `before` for the
+    previous (older) one. Null: there is no such page now."""
 
     items: list[MessageOut]
     next_after: int | None
+    next_before: int | None = None
 
 
 class CommandAccepted(BaseModel):

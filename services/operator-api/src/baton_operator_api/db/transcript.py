@@ -127,29 +127,51 @@ async def upsert_outbound(
 
 
 async def page(
-    session: AsyncSession, conversation_id: str, *, after: int, limit: int
+    session: AsyncSession,
+    conversation_id: str,
+    *,
+    after: int = 0,
+    before: int | None = None,
+    limit: int,
 ) -> list[Row[Any]]:
-    """Messages of a conversation in the order they happened (`occurred_at`, then the order
-    they were recorded in), from just after message `after` (0, or an id that names no message
-    of this conversation, such as one deleted by retention: from the oldest kept), each with
-    its media's download state (`media_status`, `media_*` columns; None without media).
+    """Up to `limit` messages of a conversation, in the order they happened (`occurred_at`,
+    then the order they were recorded in), each with its media's download state
+    (`media_status`, `media_*` columns; None without media): those just after message `after`
+    (0: from the oldest), or, when `before` is given, those just before message `before`
+    (0: the newest). An id that names no message of this conversation, such as one deleted
+    by retention, counts as older than every message kept.
 
     Recording order is not enough: the operator-api reads customer messages and outbound
     results from two streams, and when one lags an answer would be listed above the message
     it answers."""
     where = [m.c.conversation_id == conversation_id]
-    if after:
-        cursor = select(m.c.occurred_at).where(
-            m.c.id == after, m.c.conversation_id == conversation_id
+    position = tuple_(m.c.occurred_at, m.c.id)
+    cursor = before if before is not None else after
+    at = await _occurred_at(session, conversation_id, cursor) if cursor else None
+    if before is not None and cursor and at is None:
+        return []  # nothing kept is older than a message that is gone
+    if at is not None:
+        where.append(
+            position < tuple_(at, cursor) if before is not None else position > tuple_(at, cursor)
         )
-        at = (await session.execute(cursor)).scalar()
-        if at is not None:
-            where.append(tuple_(m.c.occurred_at, m.c.id) > tuple_(at, after))
+    newest_first = before is not None
     query = (
         select(m, *MEDIA_COLUMNS)
         .select_from(m.outerjoin(md, md.c.media_id == m.c.media_id))
         .where(*where)
-        .order_by(m.c.occurred_at, m.c.id)
+        .order_by(*(c.desc() if newest_first else c for c in (m.c.occurred_at, m.c.id)))
         .limit(limit)
     )
-    return list((await session.execute(query)).all())
+    rows = list((await session.execute(query)).all())
+    return rows[::-1] if newest_first else rows
+
+
+async def _occurred_at(
+    session: AsyncSession, conversation_id: str, message_id: int
+) -> datetime | None:
+    """When message `message_id` of the conversation happened; None if it is not one of its."""
+    query = select(m.c.occurred_at).where(
+        m.c.id == message_id, m.c.conversation_id == conversation_id
+    )
+    at: datetime | None = (await session.execute(query)).scalar()
+    return at

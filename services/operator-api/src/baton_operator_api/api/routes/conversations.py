@@ -17,7 +17,7 @@ from baton_operator_api.api.schemas import (
     ResolveIn,
 )
 from baton_operator_api.db import queries, repo, transcript
-from baton_operator_api.errors import NotFoundError, responses
+from baton_operator_api.errors import ApiError, NotFoundError, responses
 
 router = APIRouter(
     prefix="/api/v1/conversations", tags=["conversations"], responses=responses(401, 404, 422)
@@ -59,21 +59,29 @@ async def get_conversation(
     return ConversationOut.model_validate(row)
 
 
-@router.get("/{conversation_id}/messages", response_model=MessagePage)
+@router.get("/{conversation_id}/messages", response_model=MessagePage, responses=responses(400))
 async def get_messages(
     conversation_id: ConversationId,
     session: SessionDep,
     _: CurrentOperator,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    before: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessagePage:
     """The transcript in the order things happened, with each outbound message's delivery
-    status and each customer attachment's download status and URL."""
+    status and each customer attachment's download status and URL: from the oldest message
+    (or just after message `after`), or the newest (`before=0`, or just before message
+    `before`), a page at a time."""
+    if after and before is not None:
+        raise ApiError("pass `after` or `before`, not both")
     if await repo.get(session, conversation_id) is None:
         raise NotFoundError(f"no conversation {conversation_id}")
-    rows = await transcript.page(session, conversation_id, after=after, limit=limit)
+    rows = await transcript.page(session, conversation_id, after=after, before=before, limit=limit)
     items = [MessageOut.from_row(r) for r in rows]
-    return MessagePage(items=items, next_after=items[-1].id if len(items) == limit else None)
+    full = len(items) == limit
+    if before is not None:
+        return MessagePage(items=items, next_after=None, next_before=items[0].id if full else None)
+    return MessagePage(items=items, next_after=items[-1].id if full else None)
 
 
 @router.post(
