@@ -80,15 +80,7 @@ async def test_pages_follow_the_order_things_happened_without_gaps_or_repeats(
     ctx: ServiceContext, client: httpx.AsyncClient, new_operator: NewOperator
 ) -> None:
     token = await new_operator()
-    wa_id = new_wa_id()
-    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
-    start = utcnow()
-    # Recorded in an order unlike the one they happened in; two share a second.
-    seconds = [5, 1, 9, 3, 3, 0, 7, 2, 8, 6, 4]
-    async with ctx.db.session() as session:
-        await repo.ensure(session, conversation_id, PHONE_NUMBER_ID, wa_id)
-        for i, s in enumerate(seconds):
-            await record(session, conversation_id, i, start + timedelta(seconds=s))
+    conversation_id = await shuffled_conversation(ctx)
 
     whole = (await items(client, token, conversation_id, limit=200))["items"]
     times = [datetime.fromisoformat(m["occurred_at"]) for m in whole]
@@ -158,6 +150,19 @@ async def test_an_outbound_message_keeps_the_time_of_its_first_report(
     assert [(r.status, r.occurred_at) for r in rows] == [("delivered", sent_at)]
 
 
+async def shuffled_conversation(ctx: ServiceContext) -> str:
+    """A new conversation of 11 messages recorded in an order unlike the one they happened in
+    (messages 3 and 4 at the same instant); its id."""
+    wa_id = new_wa_id()
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    start = utcnow()
+    async with ctx.db.session() as session:
+        await repo.ensure(session, conversation_id, PHONE_NUMBER_ID, wa_id)
+        for i, s in enumerate([5, 1, 9, 3, 3, 0, 7, 2, 8, 6, 4]):
+            await record(session, conversation_id, i, start + timedelta(seconds=s))
+    return conversation_id
+
+
 async def record(session: AsyncSession, conversation_id: str, i: int, at: datetime) -> None:
     """Message `i`, a customer's (even) or an operator's (odd), that happened at `at`."""
     if i % 2 == 0:
@@ -187,14 +192,7 @@ async def test_paging_back_from_the_newest_gives_the_same_transcript(
 ) -> None:
     # A long conversation opened at its end, then scrolled up a page at a time.
     token = await new_operator()
-    wa_id = new_wa_id()
-    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
-    start = utcnow()
-    seconds = [5, 1, 9, 3, 3, 0, 7, 2, 8, 6, 4]
-    async with ctx.db.session() as session:
-        await repo.ensure(session, conversation_id, PHONE_NUMBER_ID, wa_id)
-        for i, s in enumerate(seconds):
-            await record(session, conversation_id, i, start + timedelta(seconds=s))
+    conversation_id = await shuffled_conversation(ctx)
     whole = [m["id"] for m in (await items(client, token, conversation_id, limit=200))["items"]]
 
     newest = await items(client, token, conversation_id, before=0, limit=4)
