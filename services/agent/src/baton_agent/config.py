@@ -37,7 +37,8 @@ class BusinessProfile(_Strict):
         hours: opening hours, as the business wants them told.
         languages: languages the business serves; the agent answers in the customer's.
         policies: rules the agent must follow (returns, prices, what it must never promise).
-        apology: sent when the model cannot answer; a person takes over after it.
+        apology: sent when the model cannot answer, or the conversation has had its AI answers
+            for the hour (`AGENT_MAX_ANSWERS_PER_HOUR`); a person takes over after it.
     """
 
     name: str = Field(min_length=1)

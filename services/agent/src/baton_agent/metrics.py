@@ -7,6 +7,8 @@
 - `baton_agent_tool_calls_total` (`tool`): tool calls the model made.
 - `baton_agent_errors_total` (`reason`): failed model calls (`timeout`, `empty_answer`,
   `model_error`) and turns the model could not answer after every retry (`gave_up`).
+- `baton_agent_answer_limit_total`: turns handed to a person because their conversation had
+  had `AGENT_MAX_ANSWERS_PER_HOUR` AI answers within the hour.
 - `baton_agent_checkpoint_threads_pruned_total`: conversations pruned to their latest
   checkpoint (`AGENT_CHECKPOINT_HISTORY_HOURS`).
 """
@@ -25,6 +27,10 @@ MODEL_SECONDS = Histogram(
 TOKENS = Counter("baton_agent_tokens_total", "Model tokens, by kind", ["kind"])
 TOOL_CALLS = Counter("baton_agent_tool_calls_total", "Tool calls by the model", ["tool"])
 ERRORS = Counter("baton_agent_errors_total", "Model errors, by reason", ["reason"])
+ANSWER_LIMIT = Counter(
+    "baton_agent_answer_limit_total",
+    "Turns handed to a person because the conversation reached its AI answers per hour",
+)
 CHECKPOINT_THREADS_PRUNED = Counter(
     "baton_agent_checkpoint_threads_pruned_total",
     "Conversations pruned to their latest checkpoint",

@@ -58,8 +58,9 @@ class TurnRun:
     failed: bool
 
 
-def start_state(turn: Turn, mode: Mode) -> AgentState:
-    """The graph's input for a new turn: its messages, the mode, empty per-turn fields."""
+def start_state(turn: Turn, mode: Mode, *, limited: bool = False) -> AgentState:
+    """The graph's input for a new turn: its messages, the mode, empty per-turn fields;
+    `limited`: the conversation has had its AI answers for the hour (see `Nodes.hand_off`)."""
     return {
         "messages": [turn_message(str(turn.turn_id), turn.messages)],
         "turn_id": str(turn.turn_id),
@@ -69,6 +70,7 @@ def start_state(turn: Turn, mode: Mode) -> AgentState:
         "handoff": None,
         "failed": False,
         "model_calls": 0,
+        "limited": limited,
     }
 
 
@@ -108,7 +110,13 @@ class Threads:
             return await self.run_held(thread, turn, mode, checkpointed)
 
     async def run_held(
-        self, thread: RunnableConfig, turn: Turn, mode: Mode, checkpointed_turn_id: str | None
+        self,
+        thread: RunnableConfig,
+        turn: Turn,
+        mode: Mode,
+        checkpointed_turn_id: str | None,
+        *,
+        limited: bool = False,
     ) -> TurnRun:
         """`run_turn` for a caller that holds the thread (`exclusive`) and has read the turn id
         of its latest checkpoint while holding it (with its own queries, in one round trip)."""
@@ -120,7 +128,7 @@ class Threads:
                 values = await self.graph.ainvoke(None, thread, durability=DURABILITY)
         else:
             values = await self.graph.ainvoke(
-                start_state(turn, mode), thread, durability=DURABILITY
+                start_state(turn, mode, limited=limited), thread, durability=DURABILITY
             )
         return TurnRun(
             outputs=list(values.get("outputs", [])),

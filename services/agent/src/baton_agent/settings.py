@@ -43,6 +43,13 @@ class AgentSettings(BaseServiceSettings):
             the same size however long the conversation lives. The operator transcript keeps
             everything. At least `history_messages` (`AGENT_THREAD_MESSAGES`).
         max_model_calls: model calls per turn, tool rounds included (`AGENT_MAX_MODEL_CALLS`).
+        max_answers_per_hour: AI answers one conversation may get within an hour under one
+            control epoch; the turn after that is not shown to the model: the customer gets
+            the apology and the conversation goes to a person (`pending_human`), because a
+            conversation that busy is most often another bot answering ours (an
+            auto-responder loop that would otherwise run, and cost, for ever), or abuse.
+            A takeover or handback starts a new count. 0: no limit
+            (`AGENT_MAX_ANSWERS_PER_HOUR`).
         concurrency: turns processed at once by this process, and the size of the Gemini
             client's connection pool (`AGENT_CONCURRENCY`). A turn spends nearly all its
             time waiting on the model, so this, not CPU, bounds turns per second.
@@ -87,6 +94,9 @@ class AgentSettings(BaseServiceSettings):
     history_messages: int = Field(40, ge=2, le=1000, validation_alias="AGENT_HISTORY_MESSAGES")
     thread_messages: int = Field(200, ge=2, le=10_000, validation_alias="AGENT_THREAD_MESSAGES")
     max_model_calls: int = Field(4, ge=1, le=20, validation_alias="AGENT_MAX_MODEL_CALLS")
+    max_answers_per_hour: int = Field(
+        60, ge=0, le=100_000, validation_alias="AGENT_MAX_ANSWERS_PER_HOUR"
+    )
     concurrency: int = Field(256, ge=1, le=4096, validation_alias="AGENT_CONCURRENCY")
     db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
     reclaim_idle_ms: int = Field(default=180_000, ge=10)

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -44,6 +45,8 @@ turns = Table(
     Column("outputs", Integer, nullable=False),
     Column("handoff_reason", Text, nullable=True),
     Column("completed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A conversation's recent turns: its AI answers within the hour (`repo.turn_state`).
+    Index("ix_turns_conversation_completed", "conversation_id", "completed_at"),
 )
 
 # LangGraph's checkpoint table (its DDL is LangGraph's, migration 0003), declared for reads:

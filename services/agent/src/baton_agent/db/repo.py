@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -62,6 +63,28 @@ _CHECKPOINTED_TURN = (
     .limit(1)
     .scalar_subquery()
 )
+# AI answers of the conversation within the window under its current epoch (a takeover or
+# handback starts a new count), counted no further than the limit (`cap`; 0 counts nothing).
+_OWN_EPOCH = (
+    select(conversations.c.epoch)
+    .where(conversations.c.conversation_id == bindparam("conversation_id"))
+    .scalar_subquery()
+)
+_RECENT_ANSWERS = (
+    select(func.count())
+    .select_from(
+        select(turns.c.turn_id)
+        .where(
+            turns.c.conversation_id == bindparam("conversation_id"),
+            turns.c.completed_at > bindparam("since"),
+            turns.c.outcome == "answered",
+            turns.c.epoch == func.coalesce(_OWN_EPOCH, 0),
+        )
+        .limit(bindparam("cap"))
+        .subquery()
+    )
+    .scalar_subquery()
+)
 _TURN_STATE = select(
     select(turns.c.turn_id).where(turns.c.turn_id == bindparam("turn_id")).exists(),
     select(conversations.c.mode)
@@ -71,6 +94,7 @@ _TURN_STATE = select(
     .where(conversations.c.conversation_id == bindparam("conversation_id"))
     .scalar_subquery(),
     _CHECKPOINTED_TURN,
+    _RECENT_ANSWERS,
 )
 
 
@@ -82,21 +106,32 @@ class TurnState:
         done: the turn is in the turn log (a repeat: nothing to do).
         control: the conversation's control, as the agent last stored it.
         checkpointed_turn_id: the turn of the thread's latest checkpoint, if any.
+        recent_answers: AI answers in the conversation since `since` under the stored
+            epoch, counted up to `cap`.
     """
 
     done: bool
     control: Control
     checkpointed_turn_id: str | None
+    recent_answers: int
 
 
-async def turn_state(conn: AsyncConnection, turn_id: uuid.UUID, conversation_id: str) -> TurnState:
-    """The turn's state in one round trip.
+async def turn_state(
+    conn: AsyncConnection,
+    turn_id: uuid.UUID,
+    conversation_id: str,
+    *,
+    since: datetime,
+    cap: int,
+) -> TurnState:
+    """The turn's state in one round trip, with the conversation's AI answers since `since`
+    (up to `cap`).
 
     One statement, so it needs no transaction: `conn` may be in autocommit mode.
     """
-    params = {"turn_id": turn_id, "conversation_id": conversation_id}
+    params = {"turn_id": turn_id, "conversation_id": conversation_id, "since": since, "cap": cap}
     row = (await conn.execute(_TURN_STATE, params)).one()
-    return TurnState(bool(row[0]), _control(row[1], row[2]), row[3])
+    return TurnState(bool(row[0]), _control(row[1], row[2]), row[3], int(row[4]))
 
 
 async def apply_control(

@@ -29,6 +29,7 @@ def build_graph(
     `models`: one chat model, or identical ones the model calls are spread over.
 
     START ─(ai)→ model ─(tool calls)→ tools ─→ model ... → END
+          ├(ai, answers for the hour used up)→ hand_off → END
           └(operator / pending_human)→ record → END
     """
     nodes = Nodes([models] if isinstance(models, BaseChatModel) else models, config, settings)
@@ -36,8 +37,10 @@ def build_graph(
     builder.add_node(RECORD, nodes.record)
     builder.add_node("model", nodes.call_model)
     builder.add_node("tools", nodes.run_tools)
-    builder.add_conditional_edges(START, route_mode, ["model", RECORD])
+    builder.add_node("hand_off", nodes.hand_off)
+    builder.add_conditional_edges(START, route_mode, ["model", RECORD, "hand_off"])
     builder.add_edge(RECORD, END)
+    builder.add_edge("hand_off", END)
     builder.add_conditional_edges("model", nodes.after_model, ["tools", END])
     builder.add_conditional_edges("tools", nodes.after_tools, ["model", END])
     return builder.compile(checkpointer=checkpointer)

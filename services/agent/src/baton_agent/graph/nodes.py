@@ -54,9 +54,12 @@ def _error_reason(exc: Exception) -> str:
 # node or edge in a thread pool (a thread hop, and GIL traffic, per step of every turn).
 
 
-async def route_mode(state: AgentState) -> Literal["model", "record"]:
-    """Answer in `ai` mode; only record the turn while a person holds the conversation."""
-    return "model" if state.get("mode", "ai") == "ai" else "record"
+async def route_mode(state: AgentState) -> Literal["model", "record", "hand_off"]:
+    """Answer in `ai` mode (or hand off, when the conversation has had its answers for the
+    hour); only record the turn while a person holds the conversation."""
+    if state.get("mode", "ai") != "ai":
+        return "record"
+    return "hand_off" if state.get("limited") else "model"
 
 
 def _bind_tools(model: BaseChatModel, declarations: list[dict[str, Any]]) -> Runnable[Any, Any]:
@@ -101,6 +104,23 @@ class Nodes:
         """The customer's messages are already in the thread: only keep it within bounds."""
         dropped = self.overflow(state["messages"])
         return {"messages": dropped} if dropped else {}
+
+    async def hand_off(self, state: AgentState) -> dict[str, Any]:
+        """The conversation has had `max_answers_per_hour` AI answers: no model call; the
+        customer gets the apology (which says a person takes over) and a person does.
+
+        An auto-responder on the customer's side answering every answer of ours would loop
+        for ever, a model call each time; this ends it, and the apology's own auto-reply
+        lands in `pending_human`, where it is only recorded."""
+        limit = self.settings.max_answers_per_hour
+        log.warning("AI answer limit (%d an hour) reached: handing off to a person", limit)
+        metrics.ANSWER_LIMIT.inc()
+        apology = self.config.profile.apology
+        return {
+            "messages": [*self.overflow(state["messages"]), AIMessage(content=apology)],
+            "outputs": text_outputs(apology),
+            "handoff": f"{limit} AI answers within an hour: another bot answering, or abuse?",
+        }
 
     def overflow(self, messages: list[AnyMessage]) -> list[RemoveMessage]:
         """Removals of the thread's oldest messages beyond `thread_messages` (none if within).

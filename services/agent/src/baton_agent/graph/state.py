@@ -39,6 +39,8 @@ class AgentState(TypedDict, total=False):
         handoff: why the AI handed the conversation to a person in this turn, if it did.
         failed: the model could not answer; the customer gets an apology.
         model_calls: model calls made in this turn.
+        limited: the conversation has had its AI answers for the hour: this turn goes to a
+            person without a model call.
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -48,3 +50,4 @@ class AgentState(TypedDict, total=False):
     handoff: str | None
     failed: bool
     model_calls: int
+    limited: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from baton_agent import metrics
 from baton_agent.commands import outcome_of, turn_events, typing_command
@@ -10,9 +11,12 @@ from baton_agent.context import PRODUCER, AgentContext
 from baton_agent.db import repo
 from baton_agent.fencing import newer, read_fence
 from baton_shared.db import add_to_outbox
-from baton_shared.events import MessageRequested, Mode, TurnReady, conversation_id_for
+from baton_shared.events import MessageRequested, Mode, TurnReady, conversation_id_for, utcnow
 
 log = logging.getLogger(__name__)
+
+# The window of `AGENT_MAX_ANSWERS_PER_HOUR`.
+ANSWER_WINDOW = timedelta(hours=1)
 
 
 async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
@@ -29,17 +33,29 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
     """
     turn = event.payload
     conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
+    limit = ctx.settings.max_answers_per_hour
     async with ctx.threads.exclusive(conversation_id) as thread:
         async with ctx.reader() as conn:
-            state = await repo.turn_state(conn, turn.turn_id, conversation_id)
+            state = await repo.turn_state(
+                conn, turn.turn_id, conversation_id, since=utcnow() - ANSWER_WINDOW, cap=limit
+            )
         if state.done:  # a repeat (this event again, or the turn in another event)
             return
         # The operator-api's hash may be ahead of our copy (its event not consumed yet).
         own = state.control
         control = newer(own, await read_fence(ctx.bus, conversation_id))
-        if control.mode is Mode.AI and ctx.settings.typing_indicator and turn.messages:
+        # A newer epoch from the hash is a takeover or handback we had not stored: a new count.
+        limited = bool(limit) and control is own and state.recent_answers >= limit
+        if (
+            control.mode is Mode.AI
+            and not limited
+            and ctx.settings.typing_indicator
+            and turn.messages
+        ):
             await _show_typing(ctx, event, control.epoch)
-        run = await ctx.threads.run_held(thread, turn, control.mode, state.checkpointed_turn_id)
+        run = await ctx.threads.run_held(
+            thread, turn, control.mode, state.checkpointed_turn_id, limited=limited
+        )
 
     async with ctx.session() as session:
         record = repo.TurnRecord(
