@@ -63,6 +63,7 @@ from baton_devtools.databases import private_database
 from baton_devtools.infra import free_port
 from baton_devtools.supervisor import PROCESSES, start_stack
 from baton_ingress.signature import sign
+from baton_shared import collector
 from baton_shared.settings import BaseServiceSettings
 from baton_shared.streams import names
 from baton_shared.testing import delete_prefix, drained, new_prefix
@@ -294,6 +295,9 @@ async def constant_rate(
             latencies.append(time.perf_counter() - scheduled)
         pool.put_nowait((reader, writer))
 
+    # The generator's own full collections (its bodies, the stack's handles) would delay
+    # sends, and a delayed send counts as the server's latency.
+    collector.settle()
     tasks: list[asyncio.Task[None]] = []
     start = time.perf_counter() + 0.05
     for i in range(total):

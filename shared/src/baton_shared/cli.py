@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp
 
+from baton_shared import collector
 from baton_shared.db import migrate
 from baton_shared.observability.logs import configure_logging
 from baton_shared.priority import lower_priority
@@ -45,8 +47,9 @@ def run_cli(
     schema: str,
     port: Callable[[S], int],
     argv: list[str] | None = None,
+    gc_young_threshold: int | None = None,
 ) -> int:
-    """Parse `serve` / `migrate` and run it."""
+    """Parse `serve` / `migrate` and run it; `gc_young_threshold`: see `collector.settle`."""
     parser = argparse.ArgumentParser(prog=f"baton-{service}")
     parser.add_argument("command", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
@@ -59,7 +62,7 @@ def run_cli(
         migrate.upgrade(migrations, schema, settings.database_url)
         print(f"{service}: schema {schema} is up to date")
         return 0
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=port(settings),
@@ -67,4 +70,21 @@ def run_cli(
         access_log=False,
         lifespan="on",
     )
-    return 0
+    server = SettlingServer(config, gc_young_threshold)
+    server.run()
+    return 0 if server.started else 3  # 3: uvicorn's own code for a failed start
+
+
+class SettlingServer(uvicorn.Server):
+    """uvicorn's server, which settles the cycle collector once the app has started (its
+    lifespan's start-up built everything long-lived) and before the first request."""
+
+    def __init__(self, config: uvicorn.Config, gc_young_threshold: int | None) -> None:
+        super().__init__(config)
+        self.gc_young_threshold = gc_young_threshold
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then settle the collector."""
+        await super().startup(sockets=sockets)
+        if self.started:
+            collector.settle(self.gc_young_threshold)

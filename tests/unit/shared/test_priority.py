@@ -100,7 +100,12 @@ def test_serve_applies_baton_nice_before_the_server_starts(
         return niceness
 
     monkeypatch.setattr(cli, "lower_priority", nice)
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: calls.append(("serve", None)))
+
+    def serve(server: cli.SettlingServer, sockets: object = None) -> None:
+        calls.append(("serve", None))
+        server.started = True
+
+    monkeypatch.setattr(cli.SettlingServer, "run", serve)
     code = cli.run_cli(
         "test",
         settings_cls=BaseServiceSettings,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 from datetime import timedelta
@@ -25,22 +24,9 @@ log = logging.getLogger(__name__)
 
 # Collect young objects every this many allocations (Python's default: 700). A turn keeps
 # thousands of objects alive across its model call, so with hundreds in flight each young
-# collection re-scanned live state and promoted it towards the oldest generation.
+# collection re-scanned live state and promoted it towards the oldest generation. Applied,
+# with the freeze of everything built at start, once the server has started (`run_cli`).
 GC_YOUNG_THRESHOLD = 10_000
-
-
-def settle_gc() -> None:
-    """Tune the cycle collector once everything long-lived exists (~1.5 ms of CPU per turn).
-
-    Modules, schemas, the graph and the clients (~270,000 objects) are frozen out of the
-    collector's generations: full collections had to walk them all (about 140 ms each, at
-    every few hundred turns). Cycles made after start are still collected, and a turn makes
-    few (about one collected object per turn in the benchmark).
-    """
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def create_app(settings: AgentSettings) -> FastAPI:
@@ -59,7 +45,6 @@ def create_app(settings: AgentSettings) -> FastAPI:
             runtime.workers.append(history.worker())
         where = settings.gemini_base_url or "Google's Gemini API"
         log.info("agent answers with %s at %s", settings.gemini_model, where)
-        settle_gc()
 
     register(runtime, ctx)
     runtime.prune(RETENTION)
@@ -86,4 +71,5 @@ def cli(argv: list[str] | None = None) -> int:
         schema="agent",
         port=lambda s: s.port,
         argv=argv,
+        gc_young_threshold=GC_YOUNG_THRESHOLD,
     )
