@@ -108,15 +108,19 @@ async def agent(settings: AgentSettings, gemini: Gemini) -> AsyncIterator[Runnin
 
 
 def make_turn(
-    *texts: str, wa_id: str | None = None, types: list[MessageType] | None = None
+    *texts: str,
+    wa_id: str | None = None,
+    types: list[MessageType] | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
 ) -> TurnReady:
-    """A TurnReady for a fresh (or given) customer with one message per text."""
+    """A TurnReady for a fresh (or given) customer of a business number (the test one
+    unless given) with one message per text."""
     customer = wa_id or f"34{uuid.uuid4().int % 10**10:010d}"
     kinds = types or [MessageType.TEXT] * len(texts)
     messages = [
         InboundMessage(
             message_id=f"wamid.{uuid.uuid4().hex}",
-            phone_number_id=PHONE_NUMBER_ID,
+            phone_number_id=phone_number_id,
             wa_id=customer,
             timestamp=datetime.now(UTC),
             type=kind,
@@ -126,14 +130,14 @@ def make_turn(
     ]
     turn = Turn(
         turn_id=uuid.uuid4(),
-        phone_number_id=PHONE_NUMBER_ID,
+        phone_number_id=phone_number_id,
         wa_id=customer,
         sequence=1,
         messages=messages,
         closed_by=TurnCloseReason.QUIET,
     )
     return TurnReady.create(
-        turn, producer="test", conversation_id=conversation_id_for(PHONE_NUMBER_ID, customer)
+        turn, producer="test", conversation_id=conversation_id_for(phone_number_id, customer)
     )
 
 

@@ -109,3 +109,46 @@ def test_cli_refuses_a_bad_catalogue_with_a_clear_message(
     err = capsys.readouterr().err
     assert "invalid configuration file" in err
     assert "items.0.title: Field required" in err
+
+
+def test_numbers_file_gives_some_numbers_their_own_files(tmp_path: Path) -> None:
+    (tmp_path / "tea").mkdir()
+    write(tmp_path / "tea", "profile.yaml", "name: Baton Tea House\napology: Sorry!\n")
+    write(tmp_path / "tea", "prompt.md", "You are {business_name}'s tea expert.")
+    numbers = write(
+        tmp_path,
+        "numbers.yaml",
+        "numbers:\n"
+        "  '200300400':\n"
+        "    business_profile_file: tea/profile.yaml\n"
+        "    system_prompt_file: tea/prompt.md\n",
+    )
+    config = load_config(settings(AGENT_NUMBERS_FILE=str(numbers)))
+
+    tea = config.for_number("200300400")
+    assert tea.profile.name == "Baton Tea House"
+    assert system_prompt(tea) == "You are Baton Tea House's tea expert."
+    assert tea.catalogue == config.catalogue  # not given: the default's
+    assert config.for_number("100000000000001") is config
+    assert config.for_number(None) is config
+    assert config.profile.name == "Baton Coffee Roasters"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("numbers:\n  '200': {business_profile_file: missing.yaml}\n", "business number 200"),
+        ("numbers:\n  '200': {business_profile_file: missing.yaml}\n", "cannot read"),
+        ("numbers:\n  '+34 600': {}\n", "numbers.+34 600"),
+        ("numbers:\n  '200': {profile: x.yaml}\n", "numbers.200.profile"),
+        ("numbers: [200]\n", "numbers"),
+    ],
+)
+def test_bad_numbers_file_names_file_number_and_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, "numbers.yaml", text)
+    with pytest.raises(ConfigFileError) as raised:
+        load_config(settings(AGENT_NUMBERS_FILE=str(path)))
+    assert str(path) in str(raised.value)
+    assert expected in str(raised.value)

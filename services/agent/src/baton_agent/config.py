@@ -1,4 +1,5 @@
-"""The business's configuration files: system prompt, business profile, media catalogue.
+"""The business's configuration files: system prompt, business profile, media catalogue,
+and optionally other ones for some business numbers (`AGENT_NUMBERS_FILE`).
 
 They are read and validated once at start, so a typo stops the service with a clear message
 instead of surfacing as a strange answer to a customer.
@@ -9,10 +10,18 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from baton_agent.settings import AgentSettings
 
@@ -117,6 +126,8 @@ class AgentConfig(BaseModel):
         system_prompt: the prompt template (`{business}`, `{media}` are filled in).
         profile: the business profile.
         catalogue: the media catalogue.
+        numbers: the configuration of business numbers that have their own files, by
+            `phone_number_id` (each with no `numbers` of its own); this one serves the rest.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -124,6 +135,32 @@ class AgentConfig(BaseModel):
     system_prompt: str
     profile: BusinessProfile
     catalogue: MediaCatalogue
+    numbers: dict[str, AgentConfig] = Field(default_factory=dict)
+
+    def for_number(self, phone_number_id: str | None) -> AgentConfig:
+        """The configuration that answers customers of `phone_number_id`."""
+        return self.numbers.get(phone_number_id or "", self)
+
+
+class NumberFiles(_Strict):
+    """One business number's own files (`AGENT_NUMBERS_FILE`); each one left out is the
+    default's. Relative paths are read from the numbers file's folder.
+
+    Attributes:
+        system_prompt_file: its system prompt template.
+        business_profile_file: its business profile.
+        media_catalogue_file: its media catalogue.
+    """
+
+    system_prompt_file: Path | None = None
+    business_profile_file: Path | None = None
+    media_catalogue_file: Path | None = None
+
+
+class NumbersFile(_Strict):
+    """`AGENT_NUMBERS_FILE`: `numbers`, a mapping of `phone_number_id` to its files."""
+
+    numbers: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")], NumberFiles]
 
 
 def _read(path: Path) -> str:
@@ -163,15 +200,38 @@ def load_catalogue(path: Path) -> MediaCatalogue:
 
 
 def load_config(settings: AgentSettings) -> AgentConfig:
-    """Read and validate the three configuration files; raise ConfigFileError on any problem."""
-    prompt = _read(settings.system_prompt_file).strip()
-    if not prompt:
-        raise ConfigFileError(f"{settings.system_prompt_file}: the system prompt is empty")
-    profile = _validate(
-        BusinessProfile, settings.business_profile_file, _parse(settings.business_profile_file)
+    """Read and validate the configuration files; raise ConfigFileError on any problem."""
+    default = _load_one(
+        settings.system_prompt_file, settings.business_profile_file, settings.media_catalogue_file
     )
+    if settings.numbers_file is None:
+        return default
+    path = settings.numbers_file
+    listed = _validate(NumbersFile, path, _parse(path))
+    numbers = {}
+    for number, files in listed.numbers.items():
+        try:
+            numbers[number] = _load_one(
+                _beside(path, files.system_prompt_file, settings.system_prompt_file),
+                _beside(path, files.business_profile_file, settings.business_profile_file),
+                _beside(path, files.media_catalogue_file, settings.media_catalogue_file),
+            )
+        except ConfigFileError as exc:
+            raise ConfigFileError(f"{path}: business number {number}: {exc}") from None
+    return default.model_copy(update={"numbers": numbers})
+
+
+def _beside(numbers_file: Path, own: Path | None, default: Path) -> Path:
+    """A number's own file (relative to the numbers file), or the default's."""
+    return default if own is None else numbers_file.parent / own
+
+
+def _load_one(prompt_file: Path, profile_file: Path, catalogue_file: Path) -> AgentConfig:
+    prompt = _read(prompt_file).strip()
+    if not prompt:
+        raise ConfigFileError(f"{prompt_file}: the system prompt is empty")
     return AgentConfig(
         system_prompt=prompt,
-        profile=profile,
-        catalogue=load_catalogue(settings.media_catalogue_file),
+        profile=_validate(BusinessProfile, profile_file, _parse(profile_file)),
+        catalogue=load_catalogue(catalogue_file),
     )

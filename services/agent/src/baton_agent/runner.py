@@ -64,6 +64,7 @@ def start_state(turn: Turn, mode: Mode, *, limited: bool = False) -> AgentState:
     return {
         "messages": [turn_message(str(turn.turn_id), turn.messages)],
         "turn_id": str(turn.turn_id),
+        "phone_number_id": turn.phone_number_id,
         # Any mode but ai (unknown included) keeps the AI silent.
         "mode": _GRAPH_MODES.get(mode, "operator"),
         "outputs": [],

@@ -36,6 +36,9 @@ class AgentSettings(BaseServiceSettings):
             (`AGENT_BUSINESS_PROFILE_FILE`).
         media_catalogue_file: media the agent may send, YAML or JSON
             (`AGENT_MEDIA_CATALOGUE_FILE`).
+        numbers_file: optional YAML or JSON giving business numbers (by `phone_number_id`)
+            their own system prompt, profile or catalogue files; the three above serve every
+            other number (`AGENT_NUMBERS_FILE`).
         history_messages: most recent thread messages shown to the model
             (`AGENT_HISTORY_MESSAGES`).
         thread_messages: most messages a conversation's thread keeps; older ones are dropped
@@ -91,6 +94,7 @@ class AgentSettings(BaseServiceSettings):
         DEFAULT_CONFIG_DIR / "media_catalogue.yaml",
         validation_alias="AGENT_MEDIA_CATALOGUE_FILE",
     )
+    numbers_file: Path | None = Field(None, validation_alias="AGENT_NUMBERS_FILE")
     history_messages: int = Field(40, ge=2, le=1000, validation_alias="AGENT_HISTORY_MESSAGES")
     thread_messages: int = Field(200, ge=2, le=10_000, validation_alias="AGENT_THREAD_MESSAGES")
     max_model_calls: int = Field(4, ge=1, le=20, validation_alias="AGENT_MAX_MODEL_CALLS")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -75,28 +76,60 @@ def _bind_tools(model: BaseChatModel, declarations: list[dict[str, Any]]) -> Run
     return model.bind_tools(declarations)
 
 
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """Who answers a business number's customers: its configuration, its filled-in system
+    prompt, and the models with its tools bound (its catalogue's media ids).
+
+    Attributes:
+        config: the number's configuration.
+        prompt: its system prompt.
+        models: the chat models with its tools bound, one per model (same order).
+    """
+
+    config: AgentConfig
+    prompt: SystemMessage
+    models: list[Runnable[Any, Any]]
+
+    @classmethod
+    def of(cls, config: AgentConfig, models: Sequence[BaseChatModel]) -> Persona:
+        """The persona of `config`, over `models`."""
+        declarations = tools.declarations(config.catalogue)
+        return cls(
+            config=config,
+            prompt=SystemMessage(content=prompts.system_prompt(config)),
+            models=[_bind_tools(m, declarations) for m in models],
+        )
+
+
 class Nodes:
-    """The model and tool nodes, with the model, the configuration and the settings."""
+    """The model and tool nodes, with the models, the configuration and the settings.
+
+    Each business number with its own files (`config.numbers`) answers as its own `Persona`;
+    every other number as the default one."""
 
     def __init__(
         self, models: Sequence[BaseChatModel], config: AgentConfig, settings: AgentSettings
     ):
         if not models:
             raise ValueError("at least one chat model is needed")
-        self.config = config
         self.settings = settings
-        declarations = tools.declarations(config.catalogue)
-        self.models: list[Runnable[Any, Any]] = [_bind_tools(m, declarations) for m in models]
-        self._in_flight = [0] * len(self.models)
-        self.prompt = SystemMessage(content=prompts.system_prompt(config))
+        self.default = Persona.of(config, models)
+        self.personas = {n: Persona.of(c, models) for n, c in config.numbers.items()}
+        self._in_flight = [0] * len(models)
 
-    async def _ainvoke(self, messages: list[BaseMessage]) -> Any:
-        """One model call on the least busy of the models (each has its own HTTP pool)."""
+    def persona(self, state: AgentState) -> Persona:
+        """Who answers this turn: its business number's persona."""
+        return self.personas.get(state.get("phone_number_id", ""), self.default)
+
+    async def _ainvoke(self, persona: Persona, messages: list[BaseMessage]) -> Any:
+        """One model call on the least busy of the models (each has its own HTTP pool; a
+        persona's models are bindings of the same ones, in the same order)."""
         in_flight = self._in_flight
         shard = min(range(len(in_flight)), key=in_flight.__getitem__)
         in_flight[shard] += 1
         try:
-            return await self.models[shard].ainvoke(messages)
+            return await persona.models[shard].ainvoke(messages)
         finally:
             in_flight[shard] -= 1
 
@@ -115,7 +148,7 @@ class Nodes:
         limit = self.settings.max_answers_per_hour
         log.warning("AI answer limit (%d an hour) reached: handing off to a person", limit)
         metrics.ANSWER_LIMIT.inc()
-        apology = self.config.profile.apology
+        apology = self.persona(state).config.profile.apology
         return {
             "messages": [*self.overflow(state["messages"]), AIMessage(content=apology)],
             "outputs": text_outputs(apology),
@@ -132,7 +165,7 @@ class Nodes:
         excess = len(messages) - self.settings.thread_messages
         return [RemoveMessage(id=m.id) for m in messages[:excess] if m.id] if excess > 0 else []
 
-    def history(self, messages: list[AnyMessage]) -> list[BaseMessage]:
+    def history(self, messages: list[AnyMessage], prompt: SystemMessage) -> list[BaseMessage]:
         """The recent conversation, starting at a customer message (never mid tool call).
 
         What `trim_messages(strategy="last", token_counter=len, start_on="human")` returns,
@@ -141,7 +174,7 @@ class Nodes:
         """
         recent = messages[-self.settings.history_messages :]
         start = next((i for i, m in enumerate(recent) if isinstance(m, HumanMessage)), None)
-        return [self.prompt, *([] if start is None else recent[start:])]
+        return [prompt, *([] if start is None else recent[start:])]
 
     async def call_model(self, state: AgentState) -> dict[str, Any]:
         """Ask the model; after the last failed try, apologise and hand off to a person."""
@@ -149,12 +182,15 @@ class Nodes:
         outputs = list(state.get("outputs", []))
         # Once per turn, before its first model call: trim the thread.
         dropped = self.overflow(state["messages"]) if calls == 1 else []
+        persona = self.persona(state)
         try:
-            answer = await self._invoke_with_retries(self.history(state["messages"]))
+            answer = await self._invoke_with_retries(
+                persona, self.history(state["messages"], persona.prompt)
+            )
         except Exception as exc:
             log.error("model failed after %d tries: %s", self.settings.gemini_retries, exc)
             metrics.ERRORS.labels("gave_up").inc()
-            apology = self.config.profile.apology
+            apology = persona.config.profile.apology
             return {
                 "messages": [*dropped, AIMessage(content=apology)],
                 "outputs": outputs + text_outputs(apology),
@@ -168,13 +204,15 @@ class Nodes:
             "model_calls": calls,
         }
 
-    async def _invoke_with_retries(self, messages: list[BaseMessage]) -> AIMessage:
+    async def _invoke_with_retries(
+        self, persona: Persona, messages: list[BaseMessage]
+    ) -> AIMessage:
         s = self.settings
         for attempt in range(1, s.gemini_retries + 1):
             started = time.perf_counter()
             try:
                 try:
-                    answer = await self._ainvoke(messages)
+                    answer = await self._ainvoke(persona, messages)
                 finally:
                     metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
                 if not isinstance(answer, AIMessage):
@@ -198,10 +236,11 @@ class Nodes:
         assert isinstance(last, AIMessage)
         outputs = list(state.get("outputs", []))
         handoff = state.get("handoff")
+        catalogue = self.persona(state).config.catalogue
         results: list[ToolMessage] = []
         for call in last.tool_calls:
             metrics.TOOL_CALLS.labels(call["name"]).inc()
-            effect = tools.call_tool(call["name"], call["args"], self.config.catalogue)
+            effect = tools.call_tool(call["name"], call["args"], catalogue)
             outputs += effect.outputs
             handoff = handoff or effect.handoff
             results.append(

@@ -34,6 +34,7 @@ class AgentState(TypedDict, total=False):
         messages: the whole conversation: customer turns, AI answers, tool calls and results,
             operator messages. Messages with the same id replace each other (idempotent).
         turn_id: the turn being (or last) processed.
+        phone_number_id: the business number of the conversation (its persona answers).
         mode: the conversation mode the turn was processed in.
         outputs: the messages this turn sends, in order.
         handoff: why the AI handed the conversation to a person in this turn, if it did.
@@ -45,6 +46,7 @@ class AgentState(TypedDict, total=False):
 
     messages: Annotated[list[AnyMessage], add_messages]
     turn_id: str
+    phone_number_id: str
     mode: Literal["ai", "operator", "pending_human"]
     outputs: list[Output]
     handoff: str | None
