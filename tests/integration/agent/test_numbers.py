@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from baton_agent.settings import AgentSettings
-from baton_shared.events import OutboundKind
+from baton_shared.events import OutboundKind, TurnReady
 from baton_shared.streams.bus import Bus
 
 from .conftest import Gemini, RunningAgent, make_turn
@@ -42,6 +42,15 @@ def settings(settings: AgentSettings, tmp_path: Path) -> AgentSettings:
     return settings.model_copy(update={"numbers_file": numbers})
 
 
+async def from_both(bus: Bus, to_tea: str, to_coffee: str) -> tuple[TurnReady, TurnReady]:
+    """A finished turn to the tea number, then one to the default (coffee) number."""
+    tea = make_turn(to_tea, phone_number_id=TEA)
+    coffee = make_turn(to_coffee)
+    await finish(bus, tea)
+    await finish(bus, coffee)
+    return tea, coffee
+
+
 def system_text(request: dict[str, Any]) -> str:
     """The system instruction of a recorded Gemini request."""
     return str(request["body"]["systemInstruction"])
@@ -50,10 +59,7 @@ def system_text(request: dict[str, Any]) -> str:
 async def test_each_number_answers_as_its_own_business(
     agent: RunningAgent, bus: Bus, gemini: Gemini
 ) -> None:
-    tea = make_turn("hello tea", phone_number_id=TEA)
-    coffee = make_turn("hello coffee")
-    await finish(bus, tea)
-    await finish(bus, coffee)
+    tea, _ = await from_both(bus, "hello tea", "hello coffee")
 
     by_text = {str(r["body"]["contents"]): system_text(r) for r in await gemini.requests()}
     [tea_system] = [s for contents, s in by_text.items() if "hello tea" in contents]
@@ -69,10 +75,7 @@ async def test_each_number_answers_as_its_own_business(
 async def test_each_number_sends_from_its_own_catalogue(
     agent: RunningAgent, bus: Bus, gemini: Gemini
 ) -> None:
-    tea = make_turn("please send a sample", phone_number_id=TEA)
-    coffee = make_turn("please send a sample")
-    await finish(bus, tea)
-    await finish(bus, coffee)
+    tea, coffee = await from_both(bus, "please send a sample", "please send a sample")
 
     [tea_media, _] = await sent(bus, tea)
     [coffee_media, _] = await sent(bus, coffee)
