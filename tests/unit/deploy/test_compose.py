@@ -216,3 +216,8 @@ def test_agent_wheel_ships_its_packaged_defaults(tmp_path: Path) -> None:
     for path in defaults.iterdir():
         assert f"baton_agent/defaults/{path.name}" in listed
     assert any(n.startswith("baton_agent/db/migrations/versions/0001") for n in listed)
+
+
+def test_agent_reads_the_business_files_from_a_read_only_mount() -> None:
+    volumes = compose_service("agent")["volumes"]
+    assert "../config/agent:/etc/baton/agent:ro" in volumes
