@@ -7,7 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -61,6 +61,16 @@ async def test_follow_yields_events_in_stream_order(bus: Bus) -> None:
     stop.clear()
     assert (await anext(resumed)).data["text"] == "message 2"
     stop.set()
+
+
+def test_a_customer_message_says_when_the_customer_sent_it() -> None:
+    # `occurred_at` is when ingress read it; the transcript orders by WhatsApp's timestamp.
+    sent = datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC)
+    described = feed.describe(inbound(new_wa_id(), "hi", at=sent))
+    assert described is not None
+    kind, data = described
+    assert kind == "message_in"
+    assert data["sent_at"] == "2026-11-27T09:30:05+00:00"
 
 
 def test_the_ai_typing_indicator_is_not_in_the_feed() -> None:

@@ -66,6 +66,8 @@ def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
             "type": msg.type.value,
             "text": msg.text,
             "message_id": msg.message_id,
+            # When the customer sent it (WhatsApp's clock): the transcript's order.
+            "sent_at": msg.timestamp.isoformat(),
         }
     if isinstance(event, MessageSent | MessageFailed | MessageSuppressed | DeliveryStatusChanged):
         out = event.payload
