@@ -211,3 +211,10 @@ async def test_a_failed_message_shows_whatsapps_code_and_why(
     )
     kind, body = feed.describe(failed) or ("", {})
     assert (kind, body["error_code"], body["error"]) == ("status", 131026, out["error"])
+
+
+async def test_without_a_templates_file_any_template_is_passed_on(
+    client: httpx.AsyncClient, new_operator: NewOperator
+) -> None:
+    r = await client.get("/api/v1/templates", headers=auth(await new_operator()))
+    assert r.json() == {"configured": False, "items": []}

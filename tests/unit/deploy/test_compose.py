@@ -218,6 +218,7 @@ def test_agent_wheel_ships_its_packaged_defaults(tmp_path: Path) -> None:
     assert any(n.startswith("baton_agent/db/migrations/versions/0001") for n in listed)
 
 
-def test_agent_reads_the_business_files_from_a_read_only_mount() -> None:
-    volumes = compose_service("agent")["volumes"]
-    assert "../config/agent:/etc/baton/agent:ro" in volumes
+@pytest.mark.parametrize("service", ["agent", "operator-api"])
+def test_business_files_come_from_a_read_only_mount(service: str) -> None:
+    volumes = compose_service(service)["volumes"]
+    assert f"../config/{service}:/etc/baton/{service}:ro" in volumes

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from baton_operator_api.fencing import Fence
 from baton_operator_api.settings import OperatorApiSettings
+from baton_operator_api.templates import Templates
 from baton_shared.db import Database
 from baton_shared.runtime import Runtime
 
@@ -21,12 +22,14 @@ class ServiceContext:
         runtime: database, bus and workers.
         settings: this service's settings.
         fence: the Redis fencing state writer.
+        templates: the approved message templates, when a templates file is configured.
         media_wake: set when customer media was recorded, to wake this process's downloader.
     """
 
     runtime: Runtime
     settings: OperatorApiSettings
     fence: Fence
+    templates: Templates | None = None
     media_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

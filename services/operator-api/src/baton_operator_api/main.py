@@ -10,7 +10,15 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from baton_operator_api import consumer, errors
-from baton_operator_api.api.routes import control, conversations, events, media, operators, stats
+from baton_operator_api.api.routes import (
+    control,
+    conversations,
+    events,
+    media,
+    message_templates,
+    operators,
+    stats,
+)
 from baton_operator_api.auth import Role
 from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
@@ -20,6 +28,7 @@ from baton_operator_api.fencing import Fence, resync
 from baton_operator_api.limits import BodyLimit
 from baton_operator_api.media.worker import MediaDownloader
 from baton_operator_api.settings import OperatorApiSettings
+from baton_operator_api.templates import load_templates
 from baton_shared.cli import load_settings, run_cli
 from baton_shared.db import Database
 from baton_shared.db.retention import Pruner
@@ -33,7 +42,8 @@ MEDIA_RETENTION_SECONDS = 3600.0  # how often old media bytes are deleted
 def create_app(settings: OperatorApiSettings) -> FastAPI:
     """The operator-api app: consumers, fencing re-sync, and the HTTP API."""
     runtime = Runtime(SERVICE, settings, SCHEMA)
-    ctx = ServiceContext(runtime, settings, Fence(runtime.bus))
+    templates = load_templates(settings.templates_file) if settings.templates_file else None
+    ctx = ServiceContext(runtime, settings, Fence(runtime.bus), templates)
     consumer.register(ctx)
     runtime.workers.append(  # heals a lost Redis write of a fencing hash
         Periodic(
@@ -71,6 +81,7 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
             events.router,
             stats.router,
             operators.router,
+            message_templates.router,
         ],
         on_start=[start],
     )

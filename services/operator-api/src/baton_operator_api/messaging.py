@@ -69,6 +69,7 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
             )
         now = utcnow()
         window = timedelta(hours=ctx.settings.window_hours)
+        approved = ctx.templates
         if body.template is None and (
             row.last_inbound_at is None or now - row.last_inbound_at > window
         ):
@@ -76,7 +77,19 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
                 f"the customer's last message is older than {ctx.settings.window_hours} hours: "
                 "WhatsApp refuses free-form messages outside the customer-service window",
                 code="window_closed",
-                hint="send an approved template instead (the `template` field)",
+                hint="send an approved template instead (the `template` field)"
+                + (f"; approved: {approved.names()}" if approved else ""),
+            )
+        if (
+            body.template is not None
+            and approved is not None
+            and not approved.approved(body.template.name, body.template.language.code)
+        ):
+            raise UnprocessableError(
+                f"template {body.template.name} ({body.template.language.code}) is not one "
+                "of the business's approved templates (OPERATOR_API_TEMPLATES_FILE)",
+                code="unknown_template",
+                hint=f"approved: {approved.names()} (GET /api/v1/templates)",
             )
         command = command_for(body, row.phone_number_id, actor.name, state.epoch)
         event = MessageRequested.create(command, producer=PRODUCER, conversation_id=conversation_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
+from baton_operator_api.templates import load_templates
 from baton_shared.settings import BaseServiceSettings
 
 
@@ -41,6 +44,9 @@ class OperatorApiSettings(BaseServiceSettings):
             for ever; otherwise at least 31, as WhatsApp reports a message's status for up to
             30 days (`OPERATOR_API_TRANSCRIPT_RETENTION_DAYS`). `RETENTION_DAYS` does not
             apply here.
+        templates_file: the business's approved message templates, YAML or JSON (see
+            `templates`); unset, any template is passed on to WhatsApp
+            (`OPERATOR_API_TEMPLATES_FILE`).
     """
 
     port: int = Field(8081, validation_alias="OPERATOR_API_PORT", ge=0, le=65535)
@@ -80,6 +86,15 @@ class OperatorApiSettings(BaseServiceSettings):
     transcript_retention_days: float = Field(
         0, validation_alias="OPERATOR_API_TRANSCRIPT_RETENTION_DAYS", ge=0
     )
+
+    templates_file: Path | None = Field(None, validation_alias="OPERATOR_API_TEMPLATES_FILE")
+
+    @field_validator("templates_file")
+    @classmethod
+    def _templates_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_templates(value)  # every problem, at start
+        return value
 
     @field_validator("transcript_retention_days")
     @classmethod
