@@ -94,7 +94,7 @@ def test_a_bad_templates_file_stops_the_start_with_the_reason(
 ) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("templates:\n  - {name: Order Update, language: en_US}\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml: templates\.0\.name"):
+    with pytest.raises(ValueError, match=r"bad\.yaml: invalid Templates\n  templates\.0\.name"):
         OperatorApiSettings(
             database_url=settings.database_url, baton_env="test", OPERATOR_API_TEMPLATES_FILE=bad
         )

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from baton_agent.config import ConfigFileError, load_catalogue, load_config
+from baton_agent.config import load_catalogue, load_config
 from baton_agent.graph.prompts import system_prompt
 from baton_agent.settings import AgentSettings
+from baton_shared.config_files import ConfigFileError
 
 
 def settings(**values: object) -> AgentSettings:

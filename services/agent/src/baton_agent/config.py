@@ -7,29 +7,22 @@ instead of surfacing as a strange answer to a customer.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     HttpUrl,
     StringConstraints,
-    ValidationError,
     field_validator,
 )
 
 from baton_agent.settings import AgentSettings
-
-M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigFileError(ValueError):
-    """A configuration file is missing, unreadable or invalid."""
+from baton_shared import config_files
+from baton_shared.config_files import ConfigFileError
 
 
 class _Strict(BaseModel):
@@ -163,40 +156,9 @@ class NumbersFile(_Strict):
     numbers: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")], NumberFiles]
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def _parse(path: Path) -> Any:
-    text = _read(path)
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigFileError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
-        ) from None
-
-
-def _validate(model: type[M], path: Path, data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigFileError("\n".join([f"{path}: invalid {model.__name__}", *problems])) from None
-
-
 def load_catalogue(path: Path) -> MediaCatalogue:
     """Read a media catalogue: a list of items, or a mapping with an `items` list."""
-    data = _parse(path)
-    if isinstance(data, list):
-        data = {"items": data}
-    return _validate(MediaCatalogue, path, data)
+    return config_files.load(MediaCatalogue, path, list_key="items")
 
 
 def load_config(settings: AgentSettings) -> AgentConfig:
@@ -207,7 +169,7 @@ def load_config(settings: AgentSettings) -> AgentConfig:
     if settings.numbers_file is None:
         return default
     path = settings.numbers_file
-    listed = _validate(NumbersFile, path, _parse(path))
+    listed = config_files.load(NumbersFile, path)
     numbers = {}
     for number, files in listed.numbers.items():
         try:
@@ -227,11 +189,11 @@ def _beside(numbers_file: Path, own: Path | None, default: Path) -> Path:
 
 
 def _load_one(prompt_file: Path, profile_file: Path, catalogue_file: Path) -> AgentConfig:
-    prompt = _read(prompt_file).strip()
+    prompt = config_files.read_text(prompt_file).strip()
     if not prompt:
         raise ConfigFileError(f"{prompt_file}: the system prompt is empty")
     return AgentConfig(
         system_prompt=prompt,
-        profile=_validate(BusinessProfile, profile_file, _parse(profile_file)),
+        profile=config_files.load(BusinessProfile, profile_file),
         catalogue=load_catalogue(catalogue_file),
     )

@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from baton_agent.checkpointer import checkpoint_pool, open_checkpointer
-from baton_agent.config import ConfigFileError, load_config
+from baton_agent.config import load_config
 from baton_agent.consumer import register
 from baton_agent.context import AgentContext
 from baton_agent.graph.graph import build_graph
@@ -18,6 +18,7 @@ from baton_agent.retention import RETENTION, CheckpointHistory
 from baton_agent.runner import Threads
 from baton_agent.settings import AgentSettings
 from baton_shared.cli import run_cli
+from baton_shared.config_files import ConfigFileError
 from baton_shared.runtime import Runtime, build_app
 
 log = logging.getLogger(__name__)

@@ -10,19 +10,18 @@ is passed on and WhatsApp decides.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
 )
+
+from baton_shared import config_files
 
 # The same shapes `TemplateIn` accepts (`api/schemas.py`).
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
@@ -76,22 +75,6 @@ class Templates(BaseModel):
 
 
 def load_templates(path: Path) -> Templates:
-    """Read and validate the templates file; ValueError with every problem when it is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from None
-    if isinstance(data, list):
-        data = {"templates": data}
-    try:
-        return Templates.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ValueError(f"{path}: {problems}") from None
+    """Read and validate the templates file (`ConfigFileError`, a ValueError, naming every
+    problem)."""
+    return config_files.load(Templates, path, list_key="templates")
