@@ -4,7 +4,8 @@ the transcript with delivery status moving only forward."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -218,3 +219,26 @@ async def test_without_a_templates_file_any_template_is_passed_on(
 ) -> None:
     r = await client.get("/api/v1/templates", headers=auth(await new_operator()))
     assert r.json() == {"configured": False, "items": []}
+
+
+async def test_a_conversation_says_until_when_free_form_messages_are_allowed(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    # A UI can offer the text box or the template picker without knowing WhatsApp's rule.
+    name = f"op-{uuid.uuid4().hex[:8]}"
+    token = await new_operator(name)
+    wa_id = new_wa_id()
+    wrote = utcnow() - timedelta(hours=25)
+    conversation_id = await customer_writes(bus, client, token, wa_id, at=wrote)
+    r = await client.get(f"/api/v1/conversations/{conversation_id}", headers=auth(token))
+    closes = datetime.fromisoformat(r.json()["window_closes_at"])
+    assert closes == datetime.fromisoformat(r.json()["last_inbound_at"]) + timedelta(hours=24)
+    assert closes < utcnow()  # closed an hour ago: templates only
+
+    taken = await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+    assert taken.json()["window_closes_at"] == r.json()["window_closes_at"]
+    listed = await client.get(
+        "/api/v1/conversations", params={"operator": name}, headers=auth(token)
+    )
+    [item] = listed.json()["items"]
+    assert item["window_closes_at"] == r.json()["window_closes_at"]

@@ -3,7 +3,7 @@ users script against (`phone` for `wa_id`, `message` for `text`, media by `id` +
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -154,6 +154,19 @@ class ConversationOut(BaseModel):
     last_inbound_at: datetime | None
     waiting_since: datetime | None
     updated_at: datetime
+    window_closes_at: datetime | None = Field(
+        None,
+        description="free-form messages are allowed until then (the customer-service window "
+        "after their last message); later, or null, only templates",
+    )
+
+    @classmethod
+    def of(cls, row: Any, window_hours: float) -> ConversationOut:
+        """A conversation row, with its customer-service window's end."""
+        out = cls.model_validate(row)
+        if out.last_inbound_at is not None:
+            out.window_closes_at = out.last_inbound_at + timedelta(hours=window_hours)
+        return out
 
 
 class ConversationPage(BaseModel):

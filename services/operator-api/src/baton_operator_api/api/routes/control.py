@@ -24,7 +24,7 @@ router = APIRouter(
 async def takeover(body: TakeoverIn, ctx: Context, me: CurrentOperator) -> ConversationOut:
     """Take the conversation over: the AI stays silent from this answer until handback."""
     row = await actions.takeover(ctx, me, body, reason=body.reason, force=body.force)
-    return ConversationOut.model_validate(row)
+    return ConversationOut.of(row, ctx.settings.window_hours)
 
 
 @router.post(
@@ -41,4 +41,4 @@ async def operator_message(
 async def handback(body: HandbackIn, ctx: Context, me: CurrentOperator) -> ConversationOut:
     """Hand the conversation back to the AI, which resumes with the whole transcript."""
     row = await actions.handback(ctx, me, body, note=body.note)
-    return ConversationOut.model_validate(row)
+    return ConversationOut.of(row, ctx.settings.window_hours)

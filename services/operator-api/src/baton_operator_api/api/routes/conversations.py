@@ -29,6 +29,7 @@ ConversationId = Annotated[str, Path(min_length=1, max_length=64)]
 @router.get("", response_model=ConversationPage)
 async def list_conversations(
     session: SessionDep,
+    ctx: Context,
     _: CurrentOperator,
     mode: Literal["ai", "operator", "pending_human", "resolved"] | None = None,
     needs_attention: bool | None = None,
@@ -45,18 +46,19 @@ async def list_conversations(
         updated_since=updated_since,
         limit=limit,
     )
-    return ConversationPage(items=[ConversationOut.model_validate(r) for r in rows])
+    hours = ctx.settings.window_hours
+    return ConversationPage(items=[ConversationOut.of(r, hours) for r in rows])
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(
-    conversation_id: ConversationId, session: SessionDep, _: CurrentOperator
+    conversation_id: ConversationId, session: SessionDep, ctx: Context, _: CurrentOperator
 ) -> ConversationOut:
     """One conversation."""
     row = await repo.get(session, conversation_id)
     if row is None:
         raise NotFoundError(f"no conversation {conversation_id}")
-    return ConversationOut.model_validate(row)
+    return ConversationOut.of(row, ctx.settings.window_hours)
 
 
 @router.get("/{conversation_id}/messages", response_model=MessagePage, responses=responses(400))
@@ -97,4 +99,4 @@ async def resolve(
 ) -> ConversationOut:
     """Mark the conversation resolved; the customer's next message reopens it to the AI."""
     row = await actions.resolve(ctx, me, conversation_id, note=body.note if body else None)
-    return ConversationOut.model_validate(row)
+    return ConversationOut.of(row, ctx.settings.window_hours)
