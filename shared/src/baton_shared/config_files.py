@@ -26,7 +26,7 @@ def read_text(path: Path) -> str:
         raise ConfigFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def parse(path: Path) -> Any:
+def _parse(path: Path) -> Any:
     """The file's data: JSON for `.json`, YAML otherwise."""
     text = read_text(path)
     try:
@@ -37,7 +37,7 @@ def parse(path: Path) -> Any:
         ) from None
 
 
-def validate(model: type[M], path: Path, data: Any) -> M:
+def _validate(model: type[M], path: Path, data: Any) -> M:
     """`data` as a `model`, or ConfigFileError listing every invalid field of `path`."""
     try:
         return model.model_validate(data)
@@ -52,7 +52,7 @@ def validate(model: type[M], path: Path, data: Any) -> M:
 def load(model: type[M], path: Path, *, list_key: str | None = None) -> M:
     """Read and validate `path` as a `model`; a file that is a bare list is taken as the
     value of `list_key`, when given."""
-    data = parse(path)
+    data = _parse(path)
     if list_key is not None and isinstance(data, list):
         data = {list_key: data}
-    return validate(model, path, data)
+    return _validate(model, path, data)

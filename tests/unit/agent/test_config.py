@@ -126,12 +126,11 @@ def test_numbers_file_gives_some_numbers_their_own_files(tmp_path: Path) -> None
     )
     config = load_config(settings(AGENT_NUMBERS_FILE=str(numbers)))
 
-    tea = config.for_number("200300400")
+    tea = config.numbers["200300400"]
     assert tea.profile.name == "Baton Tea House"
     assert system_prompt(tea) == "You are Baton Tea House's tea expert."
     assert tea.catalogue == config.catalogue  # not given: the default's
-    assert config.for_number("100000000000001") is config
-    assert config.for_number(None) is config
+    assert list(config.numbers) == ["200300400"]  # every other number: the defaults
     assert config.profile.name == "Baton Coffee Roasters"
 
 

@@ -130,10 +130,6 @@ class AgentConfig(BaseModel):
     catalogue: MediaCatalogue
     numbers: dict[str, AgentConfig] = Field(default_factory=dict)
 
-    def for_number(self, phone_number_id: str | None) -> AgentConfig:
-        """The configuration that answers customers of `phone_number_id`."""
-        return self.numbers.get(phone_number_id or "", self)
-
 
 class NumberFiles(_Strict):
     """One business number's own files (`AGENT_NUMBERS_FILE`); each one left out is the

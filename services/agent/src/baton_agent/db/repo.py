@@ -63,13 +63,14 @@ _CHECKPOINTED_TURN = (
     .limit(1)
     .scalar_subquery()
 )
-# AI answers of the conversation within the window under its current epoch (a takeover or
-# handback starts a new count), counted no further than the limit (`cap`; 0 counts nothing).
+# The control epoch the agent stored for the conversation.
 _OWN_EPOCH = (
     select(conversations.c.epoch)
     .where(conversations.c.conversation_id == bindparam("conversation_id"))
     .scalar_subquery()
 )
+# AI answers of the conversation within the window under its current epoch (a takeover or
+# handback starts a new count), counted no further than the limit (`cap`; 0 counts nothing).
 _RECENT_ANSWERS = (
     select(func.count())
     .select_from(
@@ -90,9 +91,7 @@ _TURN_STATE = select(
     select(conversations.c.mode)
     .where(conversations.c.conversation_id == bindparam("conversation_id"))
     .scalar_subquery(),
-    select(conversations.c.epoch)
-    .where(conversations.c.conversation_id == bindparam("conversation_id"))
-    .scalar_subquery(),
+    _OWN_EPOCH,
     _CHECKPOINTED_TURN,
     _RECENT_ANSWERS,
 )

@@ -148,12 +148,12 @@ class Nodes:
         limit = self.settings.max_answers_per_hour
         log.warning("AI answer limit (%d an hour) reached: handing off to a person", limit)
         metrics.ANSWER_LIMIT.inc()
-        apology = self.persona(state).config.profile.apology
-        return {
-            "messages": [*self.overflow(state["messages"]), AIMessage(content=apology)],
-            "outputs": text_outputs(apology),
-            "handoff": f"{limit} AI answers within an hour: another bot answering, or abuse?",
-        }
+        return _apologise(
+            self.persona(state),
+            dropped=self.overflow(state["messages"]),
+            outputs=[],
+            handoff=f"{limit} AI answers within an hour: another bot answering, or abuse?",
+        )
 
     def overflow(self, messages: list[AnyMessage]) -> list[RemoveMessage]:
         """Removals of the thread's oldest messages beyond `thread_messages` (none if within).
@@ -190,14 +190,9 @@ class Nodes:
         except Exception as exc:
             log.error("model failed after %d tries: %s", self.settings.gemini_retries, exc)
             metrics.ERRORS.labels("gave_up").inc()
-            apology = persona.config.profile.apology
-            return {
-                "messages": [*dropped, AIMessage(content=apology)],
-                "outputs": outputs + text_outputs(apology),
-                "handoff": f"the assistant could not answer ({type(exc).__name__})",
-                "failed": True,
-                "model_calls": calls,
-            }
+            reason = f"the assistant could not answer ({type(exc).__name__})"
+            apology = _apologise(persona, dropped=dropped, outputs=outputs, handoff=reason)
+            return {**apology, "failed": True, "model_calls": calls}
         return {
             "messages": [*dropped, answer],
             "outputs": outputs + text_outputs(answer.text),
@@ -264,6 +259,19 @@ class Nodes:
         if results and all(r.content == tools.CHOICES_SENT for r in results):
             return "__end__"
         return "model"
+
+
+def _apologise(
+    persona: Persona, *, dropped: list[RemoveMessage], outputs: list[Output], handoff: str
+) -> dict[str, Any]:
+    """The state update that sends the persona's apology (it says a person takes over) after
+    `outputs`, hands off for `handoff`, and drops `dropped` from the thread."""
+    apology = persona.config.profile.apology
+    return {
+        "messages": [*dropped, AIMessage(content=apology)],
+        "outputs": outputs + text_outputs(apology),
+        "handoff": handoff,
+    }
 
 
 def _last_tool_results(messages: list[AnyMessage]) -> list[ToolMessage]:
