@@ -4,11 +4,10 @@ transcript and staged as a `MessageRequested` command in one transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from baton_operator_api import control, metrics
 from baton_operator_api.actions import locate
-from baton_operator_api.api.schemas import CommandAccepted, OperatorMessageIn
+from baton_operator_api.api.schemas import CommandAccepted, OperatorMessageIn, window_end
 from baton_operator_api.context import PRODUCER, ServiceContext
 from baton_operator_api.db import operators, repo, transcript
 from baton_operator_api.db.operators import Operator
@@ -68,11 +67,9 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
                 hint="POST /api/v1/takeover first",
             )
         now = utcnow()
-        window = timedelta(hours=ctx.settings.window_hours)
+        closes = window_end(row.last_inbound_at, ctx.settings.window_hours)
         approved = ctx.templates
-        if body.template is None and (
-            row.last_inbound_at is None or now - row.last_inbound_at > window
-        ):
+        if body.template is None and (closes is None or now > closes):
             raise UnprocessableError(
                 f"the customer's last message is older than {ctx.settings.window_hours} hours: "
                 "WhatsApp refuses free-form messages outside the customer-service window",

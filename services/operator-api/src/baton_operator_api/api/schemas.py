@@ -164,9 +164,14 @@ class ConversationOut(BaseModel):
     def of(cls, row: Any, window_hours: float) -> ConversationOut:
         """A conversation row, with its customer-service window's end."""
         out = cls.model_validate(row)
-        if out.last_inbound_at is not None:
-            out.window_closes_at = out.last_inbound_at + timedelta(hours=window_hours)
+        out.window_closes_at = window_end(out.last_inbound_at, window_hours)
         return out
+
+
+def window_end(last_inbound_at: datetime | None, window_hours: float) -> datetime | None:
+    """Until when free-form messages may be sent: the customer's last message plus the
+    window; None when they never wrote (templates only)."""
+    return None if last_inbound_at is None else last_inbound_at + timedelta(hours=window_hours)
 
 
 class ConversationPage(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Row, case, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,9 @@ MEDIA_COLUMNS = (
     md.c.voice.label("media_voice"),
     md.c.size.label("media_size"),
 )
+
+# Earlier than any message: where paging after a message that is gone starts.
+_BEGINNING: ColumnElement[datetime] = literal_column("'-infinity'::timestamptz")
 
 # Delivery status only moves forward; failed and suppressed are final.
 STATUS_RANK = {"requested": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "suppressed": 4}
@@ -146,15 +149,19 @@ async def page(
     it answers."""
     where = [m.c.conversation_id == conversation_id]
     position = tuple_(m.c.occurred_at, m.c.id)
-    cursor = before if before is not None else after
-    at = await _occurred_at(session, conversation_id, cursor) if cursor else None
-    if before is not None and cursor and at is None:
-        return []  # nothing kept is older than a message that is gone
-    if at is not None:
-        where.append(
-            position < tuple_(at, cursor) if before is not None else position > tuple_(at, cursor)
-        )
     newest_first = before is not None
+    cursor = before if newest_first else after
+    if cursor:
+        # The cursor message's time; NULL when it is not one of the conversation's.
+        at = (
+            select(m.c.occurred_at)
+            .where(m.c.id == cursor, m.c.conversation_id == conversation_id)
+            .scalar_subquery()
+        )
+        if newest_first:  # NULL: nothing kept is older than a message that is gone
+            where.append(position < tuple_(at, cursor))
+        else:  # NULL: everything kept is newer
+            where.append(position > tuple_(func.coalesce(at, _BEGINNING), cursor))
     query = (
         select(m, *MEDIA_COLUMNS)
         .select_from(m.outerjoin(md, md.c.media_id == m.c.media_id))
@@ -164,14 +171,3 @@ async def page(
     )
     rows = list((await session.execute(query)).all())
     return rows[::-1] if newest_first else rows
-
-
-async def _occurred_at(
-    session: AsyncSession, conversation_id: str, message_id: int
-) -> datetime | None:
-    """When message `message_id` of the conversation happened; None if it is not one of its."""
-    query = select(m.c.occurred_at).where(
-        m.c.id == message_id, m.c.conversation_id == conversation_id
-    )
-    at: datetime | None = (await session.execute(query)).scalar()
-    return at
