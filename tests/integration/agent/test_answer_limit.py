@@ -79,6 +79,28 @@ async def test_the_turn_after_the_limit_goes_to_a_person_without_a_model_call(
     assert len(await gemini.requests()) == LIMIT
 
 
+async def test_a_limited_turn_killed_before_its_commit_still_sends_one_notice(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    # Invariant 3 on this path: the graph handed off (checkpoint written), then the process
+    # died before the turn log and outbox commit; the redelivery reuses the checkpoint.
+    wa_id = make_turn("x").payload.wa_id
+    await converse(bus, wa_id, "one", "two")
+    third = make_turn("three", wa_id=wa_id)
+    assert third.conversation_id is not None
+    first = await agent.ctx.threads.run_turn(
+        third.conversation_id, third.payload, Mode.AI, limited=True
+    )
+    assert await sent(bus, third) == []
+
+    completed = await finish(bus, third)
+
+    [notice] = await sent(bus, third)
+    assert notice.payload.text == first.outputs[0]["text"] == agent.ctx.config.profile.apology
+    assert completed.payload.outcome is TurnOutcome.HANDED_OFF
+    assert len(await gemini.requests()) == LIMIT
+
+
 async def test_a_handback_starts_a_new_count(agent: RunningAgent, bus: Bus, gemini: Gemini) -> None:
     wa_id = make_turn("x").payload.wa_id
     await converse(bus, wa_id, "one", "two", "three")  # the third handed off (epoch 1)

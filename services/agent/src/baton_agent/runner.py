@@ -104,11 +104,13 @@ class Threads:
             row = await cur.fetchone()
         return None if row is None else row["turn_id"]
 
-    async def run_turn(self, conversation_id: str, turn: Turn, mode: Mode) -> TurnRun:
+    async def run_turn(
+        self, conversation_id: str, turn: Turn, mode: Mode, *, limited: bool = False
+    ) -> TurnRun:
         """Run (or finish, or re-read) the graph for `turn`."""
         async with self.exclusive(conversation_id) as thread:
             checkpointed = await self._checkpointed_turn_id(thread)
-            return await self.run_held(thread, turn, mode, checkpointed)
+            return await self.run_held(thread, turn, mode, checkpointed, limited=limited)
 
     async def run_held(
         self,
