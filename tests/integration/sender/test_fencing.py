@@ -120,3 +120,43 @@ async def test_takeover_landing_while_ai_messages_are_queued(
     outcomes = [type((await results(bus, e.payload.command_id))[0]) for e in queued]
     assert outcomes == [MessageSent, MessageSuppressed, MessageSuppressed]
     assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["part 0"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "epoch", "sent"),
+    [
+        ("pending_human", 2, True),  # the handoff itself (epoch + 1): the notice goes out
+        ("ai", 1, True),  # the handoff not yet written: nothing happened since the turn
+        ("operator", 2, False),  # taken over while the model wrote the notice
+        ("operator", 3, False),  # taken over after the handoff
+        ("ai", 3, False),  # taken over and handed back: the AI's notice is stale
+        ("resolved", 3, False),
+    ],
+)
+async def test_a_handoff_notice_passes_only_its_own_handoff(
+    ctx: SenderContext, bus: Bus, emulator: Emulator, mode: str, epoch: int, sent: bool
+) -> None:
+    # A turn at epoch 1 hands off and tells the customer a person is coming (a system
+    # message). A takeover that returned 200 while the model wrote it must fence it too.
+    to = new_customer()
+    await open_window(ctx, to)
+    await take_over(bus, to, epoch=epoch, mode=mode)
+    notice = command(to, author=Author.SYSTEM, control_epoch=1, text="A person will help you.")
+    await bus.publish(notice)
+
+    [event] = await wait_until(lambda: results(bus, notice.payload.command_id))
+    assert isinstance(event, MessageSent if sent else MessageSuppressed)
+    bodies = [m["body"]["text"]["body"] for m in await emulator.messages(to)]
+    assert bodies == (["A person will help you."] if sent else [])
+
+
+async def test_a_system_message_without_an_epoch_is_not_fenced(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await take_over(bus, to, epoch=4)
+    notice = command(to, author=Author.SYSTEM, text="Your ticket was closed.")
+    await bus.publish(notice)
+    [event] = await wait_until(lambda: results(bus, notice.payload.command_id))
+    assert isinstance(event, MessageSent)

@@ -4,6 +4,13 @@ The operator-api writes the hash `control:<conversation_id>` = {mode, epoch, ope
 a takeover returns 200. The sender reads it right before each AI-authored call: if the mode is
 not `ai`, or the epoch is newer than the one the agent answered under, the message is
 suppressed. A missing hash means no operator ever touched the conversation: the AI holds it.
+
+A turn that hands off (the model asked for a person, failed, or used up its answers) tells the
+customer that a person is coming, as a `system` message with the epoch of the turn. The
+handoff itself moves the conversation to `pending_human` at the next epoch, so that notice
+passes that one step; anything beyond it (a takeover, a handback, a resolve after the turn
+read its mode) fences it like an AI answer. A `system` message without an epoch is not
+fenced.
 """
 
 from __future__ import annotations
@@ -33,30 +40,29 @@ class Fence:
     epoch: int
 
 
-async def fence_for(
-    bus: Bus, conversation_id: str, author: str, control_epoch: int | None
-) -> Fence | None:
-    """The fence stopping this message, or None when it may be sent."""
-    if author != Author.AI:
-        return None
-    return decide(await _read_one(bus, conversation_id), control_epoch)
-
-
 async def fence_of(ctx: SenderContext, row: Any) -> Fence | None:
-    """`fence_for` a claimed message row; the reads of concurrent sends share one pipelined
-    round trip, each still made after its own `calling` commit."""
-    if row.author != Author.AI:
+    """The fence stopping a claimed message row, or None when it may be sent; the reads of
+    concurrent sends share one pipelined round trip, each still made after its own `calling`
+    commit."""
+    if not fenced(row.author, row.control_epoch):
         return None
     batches = ctx.batches.get("fence")
     if batches is None:
         batches = ctx.batches["fence"] = Coalescer(
             partial(_read_many, ctx.bus), partial(_read_one, ctx.bus)
         )
-    return decide(await batches.submit(str(row.conversation_id)), row.control_epoch)
+    return decide(await batches.submit(str(row.conversation_id)), row.author, row.control_epoch)
 
 
-def decide(state: dict[str, Any], control_epoch: int | None) -> Fence | None:
-    """The fence a control state (`control:<conversation_id>` hash) puts on an AI message."""
+def fenced(author: str, control_epoch: int | None) -> bool:
+    """Whether a message by `author` is checked against the control state at all: AI
+    messages, and the handoff notices (`system` with the epoch of their turn)."""
+    return author == Author.AI or (author == Author.SYSTEM and control_epoch is not None)
+
+
+def decide(state: dict[str, Any], author: str, control_epoch: int | None) -> Fence | None:
+    """The fence a control state (`control:<conversation_id>` hash) puts on a message of
+    `author` produced under `control_epoch` (see the module's docstring)."""
     if not state:
         return None
     mode = str(state.get("mode") or "ai")
@@ -64,7 +70,11 @@ def decide(state: dict[str, Any], control_epoch: int | None) -> Fence | None:
         epoch = int(state.get("epoch") or 0)
     except ValueError:
         epoch = 0
-    if mode != "ai" or epoch > (control_epoch or 0):
+    produced_under = control_epoch or 0
+    if author == Author.SYSTEM:
+        handed_off = epoch == produced_under + 1 and mode == "pending_human"
+        return None if epoch <= produced_under or handed_off else Fence(mode=mode, epoch=epoch)
+    if mode != "ai" or epoch > produced_under:
         return Fence(mode=mode, epoch=epoch)
     return None
 
