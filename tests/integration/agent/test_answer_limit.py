@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from baton_agent.db.models import turns
+from baton_agent.db.repo import AI_CONTROL
 from baton_agent.main import create_app
 from baton_agent.settings import AgentSettings
 from baton_shared.events import (
@@ -89,7 +90,7 @@ async def test_a_limited_turn_killed_before_its_commit_still_sends_one_notice(
     third = make_turn("three", wa_id=wa_id)
     assert third.conversation_id is not None
     first = await agent.ctx.threads.run_turn(
-        third.conversation_id, third.payload, Mode.AI, limited=True
+        third.conversation_id, third.payload, AI_CONTROL, limited=True
     )
     assert await sent(bus, third) == []
 

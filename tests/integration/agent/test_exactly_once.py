@@ -10,9 +10,11 @@ from langchain_core.runnables import RunnableConfig
 from sqlalchemy import select
 
 from baton_agent.db.models import turns
+from baton_agent.db.repo import AI_CONTROL, Control
 from baton_agent.handlers.turn_ready import handle_turn_ready
 from baton_agent.runner import start_state
 from baton_shared.events import (
+    Author,
     InterventionRequested,
     Mode,
     OutboundKind,
@@ -23,6 +25,7 @@ from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 
 from .conftest import Gemini, RunningAgent, events, make_turn
+from .test_modes import stored_epoch
 from .test_turns import finish, sent, typing
 
 pytestmark = pytest.mark.integration
@@ -57,7 +60,7 @@ async def test_crash_between_model_call_and_commit_answers_once_with_same_ids(
     assert turn.conversation_id is not None
     # The graph ran (model answered, checkpoint written), then the process died before the
     # turn log and outbox commit: nothing was published.
-    first = await agent.ctx.threads.run_turn(turn.conversation_id, turn.payload, Mode.AI)
+    first = await agent.ctx.threads.run_turn(turn.conversation_id, turn.payload, AI_CONTROL)
     assert await sent(bus, turn) == []
 
     completed = await finish(bus, turn)  # the redelivery after the crash
@@ -124,7 +127,7 @@ async def test_crash_mid_graph_resumes_from_the_checkpoint(
     config: RunnableConfig = {"configurable": {"thread_id": turn.conversation_id}}
     # The model asked for a tool, the checkpoint was written, then the process died.
     graph = agent.ctx.threads.graph
-    await graph.ainvoke(start_state(turn.payload, Mode.AI), config, interrupt_before=["tools"])
+    await graph.ainvoke(start_state(turn.payload, AI_CONTROL), config, interrupt_before=["tools"])
     assert (await graph.aget_state(config)).next == ("tools",)
 
     completed = await finish(bus, turn)
@@ -134,3 +137,62 @@ async def test_crash_mid_graph_resumes_from_the_checkpoint(
     assert text.payload.text == "Done."
     assert completed.payload.outcome is TurnOutcome.ANSWERED
     assert len(await gemini.requests()) == 2  # the first model call was not repeated
+
+
+async def set_fence(bus: Bus, conversation_id: str, mode: str, epoch: int) -> None:
+    """What the operator-api writes before a takeover or handback returns 200."""
+    key = bus.key(names.control_state(conversation_id))
+    await bus.redis.hset(key, mapping={"mode": mode, "epoch": str(epoch), "operator": "ana"})
+
+
+async def test_a_repeat_commits_under_the_control_its_first_run_had(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    # The turn ran in operator mode (only recorded), the process died before its commit,
+    # and the conversation was handed back before the redelivery: the turn stays recorded
+    # (as it would have without the crash), not "answered" with nothing sent.
+    turn = make_turn("are you still there?")
+    assert turn.conversation_id is not None
+    first = await agent.ctx.threads.run_turn(
+        turn.conversation_id, turn.payload, Control(Mode.OPERATOR, 1)
+    )
+    assert first.outputs == []
+    await set_fence(bus, turn.conversation_id, "ai", 2)
+
+    completed = await finish(bus, turn)
+
+    assert completed.payload.outcome is TurnOutcome.RECORDED
+    assert await sent(bus, turn) == []
+    assert await logged(agent, turn.payload.turn_id) == ["recorded"]
+    assert await gemini.requests() == []
+
+
+async def test_a_repeated_handoff_after_a_takeover_keeps_its_epoch(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    # The turn handed off at epoch 0, the process died before its commit, and an operator
+    # took over (epoch 1) before the redelivery. The notice keeps epoch 0 (so the sender
+    # fences it: a person holds the conversation), and the handoff does not invent an epoch
+    # the operator-api never gave out: the takeover's epoch stays, and its handback (2) is
+    # newer than anything the agent stored.
+    turn = make_turn("I want a human")
+    assert turn.conversation_id is not None
+    first = await agent.ctx.threads.run_turn(turn.conversation_id, turn.payload, AI_CONTROL)
+    assert first.handoff
+    calls = len(await gemini.requests())
+    await set_fence(bus, turn.conversation_id, "operator", 1)
+
+    completed = await finish(bus, turn)
+
+    assert completed.payload.outcome is TurnOutcome.HANDED_OFF
+    [notice] = await sent(bus, turn)
+    assert notice.payload.author is Author.SYSTEM
+    assert notice.payload.control_epoch == 0
+    [intervention] = [
+        e
+        for e in await events(bus, names.CONV_CONTROL)
+        if isinstance(e, InterventionRequested) and e.payload.wa_id == turn.payload.wa_id
+    ]
+    assert intervention.payload.epoch == 1  # not newer than the takeover: the api ignores it
+    assert await stored_epoch(agent, turn.conversation_id) == 1
+    assert len(await gemini.requests()) == calls  # the repeat made no model call

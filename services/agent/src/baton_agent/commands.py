@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from baton_agent.context import PRODUCER
-from baton_agent.db.repo import Control
 from baton_agent.graph.state import Output
 from baton_agent.runner import TurnRun
 from baton_shared.events import (
@@ -70,18 +69,20 @@ def typing_command(turn: TurnReady, epoch: int) -> OutboundCommand:
     )
 
 
-def outcome_of(run: TurnRun, control: Control) -> TurnOutcome:
+def outcome_of(run: TurnRun) -> TurnOutcome:
     """How the turn ended; outside `ai` mode it was only recorded."""
-    if control.mode is not Mode.AI:
+    if run.control.mode is not Mode.AI:
         return TurnOutcome.RECORDED
     if run.failed:
         return TurnOutcome.FAILED
     return TurnOutcome.HANDED_OFF if run.handoff else TurnOutcome.ANSWERED
 
 
-def turn_events(turn: TurnReady, run: TurnRun, control: Control) -> list[Event]:
-    """Commands, then the intervention (epoch + 1), then TurnCompleted: in outbox order."""
+def turn_events(turn: TurnReady, run: TurnRun) -> list[Event]:
+    """Commands, then the intervention (epoch + 1), then TurnCompleted: in outbox order; all
+    under the control the turn ran under."""
     t = turn.payload
+    control = run.control
     events: list[Event] = []
     outputs = run.outputs
     # A turn that hands off tells the customer a person is coming. That notice must reach
@@ -104,7 +105,7 @@ def turn_events(turn: TurnReady, run: TurnRun, control: Control) -> list[Event]:
         turn_id=t.turn_id,
         phone_number_id=t.phone_number_id,
         wa_id=t.wa_id,
-        outcome=outcome_of(run, control),
+        outcome=outcome_of(run),
         outputs=len(outputs),
     )
     events.append(TurnCompleted.create(result, producer=PRODUCER, cause=turn))

@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from baton_agent.db.repo import Control
 from baton_agent.graph.graph import RECORD
 from baton_agent.graph.state import AgentState, Output
 from baton_agent.transcript import operator_message, turn_message
@@ -51,28 +52,44 @@ class TurnRun:
         outputs: messages to send, in order.
         handoff: why the conversation goes to a person, if it does.
         failed: the model could not answer (the outputs hold the apology).
+        control: the control the graph ran under: the caller's, or for a repeat the one of
+            the run that the checkpoint holds.
     """
 
     outputs: list[Output]
     handoff: str | None
     failed: bool
+    control: Control
 
 
-def start_state(turn: Turn, mode: Mode, *, limited: bool = False) -> AgentState:
-    """The graph's input for a new turn: its messages, the mode, empty per-turn fields;
-    `limited`: the conversation has had its AI answers for the hour (see `Nodes.hand_off`)."""
+def start_state(turn: Turn, control: Control, *, limited: bool = False) -> AgentState:
+    """The graph's input for a new turn: its messages, the control it runs under, empty
+    per-turn fields; `limited`: the conversation has had its AI answers for the hour (see
+    `Nodes.hand_off`)."""
     return {
         "messages": [turn_message(str(turn.turn_id), turn.messages)],
         "turn_id": str(turn.turn_id),
         "phone_number_id": turn.phone_number_id,
         # Any mode but ai (unknown included) keeps the AI silent.
-        "mode": _GRAPH_MODES.get(mode, "operator"),
+        "mode": _GRAPH_MODES.get(control.mode, "operator"),
+        "control": {"mode": control.mode.value, "epoch": control.epoch},
         "outputs": [],
         "handoff": None,
         "failed": False,
         "model_calls": 0,
         "limited": limited,
     }
+
+
+def _control_of(values: dict[str, Any], default: Control) -> Control:
+    """The control a checkpointed run ran under (`default` for a checkpoint without it)."""
+    stored = values.get("control")
+    if not isinstance(stored, dict):
+        return default
+    try:
+        return Control(Mode(stored["mode"]), int(stored["epoch"]))
+    except (KeyError, TypeError, ValueError):
+        return default
 
 
 class Threads:
@@ -105,38 +122,44 @@ class Threads:
         return None if row is None else row["turn_id"]
 
     async def run_turn(
-        self, conversation_id: str, turn: Turn, mode: Mode, *, limited: bool = False
+        self, conversation_id: str, turn: Turn, control: Control, *, limited: bool = False
     ) -> TurnRun:
         """Run (or finish, or re-read) the graph for `turn`."""
         async with self.exclusive(conversation_id) as thread:
             checkpointed = await self._checkpointed_turn_id(thread)
-            return await self.run_held(thread, turn, mode, checkpointed, limited=limited)
+            return await self.run_held(thread, turn, control, checkpointed, limited=limited)
 
     async def run_held(
         self,
         thread: RunnableConfig,
         turn: Turn,
-        mode: Mode,
+        control: Control,
         checkpointed_turn_id: str | None,
         *,
         limited: bool = False,
     ) -> TurnRun:
         """`run_turn` for a caller that holds the thread (`exclusive`) and has read the turn id
-        of its latest checkpoint while holding it (with its own queries, in one round trip)."""
+        of its latest checkpoint while holding it (with its own queries, in one round trip).
+
+        A repeat returns what the first run decided and the control it ran under: its outputs
+        were decided for that mode and carry that epoch (the sender fences them if the
+        conversation changed hands since), and a turn first only recorded stays recorded."""
         turn_id = str(turn.turn_id)
         if checkpointed_turn_id == turn_id:  # a repeat: rare
             snapshot = await self.graph.aget_state(thread)
             values: dict[str, Any] = snapshot.values or {}
             if snapshot.next:  # interrupted mid-run: continue from that checkpoint
                 values = await self.graph.ainvoke(None, thread, durability=DURABILITY)
+            control = _control_of(values, control)
         else:
             values = await self.graph.ainvoke(
-                start_state(turn, mode, limited=limited), thread, durability=DURABILITY
+                start_state(turn, control, limited=limited), thread, durability=DURABILITY
             )
         return TurnRun(
             outputs=list(values.get("outputs", [])),
             handoff=values.get("handoff"),
             failed=bool(values.get("failed")),
+            control=control,
         )
 
     async def record_operator_message(self, conversation_id: str, outcome: OutboundOutcome) -> None:

@@ -36,6 +36,9 @@ class AgentState(TypedDict, total=False):
         turn_id: the turn being (or last) processed.
         phone_number_id: the business number of the conversation (its persona answers).
         mode: the conversation mode the turn was processed in.
+        control: the control state (mode and epoch) the turn was processed under, as the
+            agent knew it: a repeat of the turn after a crash commits under it, not under the
+            control of the moment of the repeat.
         outputs: the messages this turn sends, in order.
         handoff: why the AI handed the conversation to a person in this turn, if it did.
         failed: the model could not answer; the customer gets an apology.
@@ -48,6 +51,7 @@ class AgentState(TypedDict, total=False):
     turn_id: str
     phone_number_id: str
     mode: Literal["ai", "operator", "pending_human"]
+    control: dict[str, Any]
     outputs: list[Output]
     handoff: str | None
     failed: bool

@@ -28,8 +28,9 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
 
     A repeat (same event, or same turn in another event) changes nothing: the turn log has
     the turn (checked first, and again by its unique key at the commit). A crash after the
-    graph but before the commit re-runs into the checkpoint, which returns the same outputs,
-    and the command ids depend only on (turn, position): the customer gets one answer.
+    graph but before the commit re-runs into the checkpoint, which returns the same outputs
+    and the control they were decided under, and the command ids depend only on (turn,
+    position): the customer gets one answer, fenced by the epoch it was written under.
     """
     turn = event.payload
     conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
@@ -54,17 +55,18 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         ):
             await _show_typing(ctx, event, control.epoch)
         run = await ctx.threads.run_held(
-            thread, turn, control.mode, state.checkpointed_turn_id, limited=limited
+            thread, turn, control, state.checkpointed_turn_id, limited=limited
         )
 
+    ran_under = run.control  # a repeat's first run may have had another control
     async with ctx.session() as session:
         record = repo.TurnRecord(
             turn_id=turn.turn_id,
             conversation_id=conversation_id,
             sequence=turn.sequence,
-            mode=control.mode.value,
-            epoch=control.epoch,
-            outcome=outcome_of(run, control).value,
+            mode=ran_under.mode.value,
+            epoch=ran_under.epoch,
+            outcome=outcome_of(run).value,
             outputs=len(run.outputs),
             handoff_reason=run.handoff,
         )
@@ -86,9 +88,9 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
                 phone_number_id=turn.phone_number_id,
                 wa_id=turn.wa_id,
                 mode=Mode.PENDING_HUMAN,
-                epoch=control.epoch + 1,
+                epoch=ran_under.epoch + 1,
             )
-        await add_to_outbox(session, *turn_events(event, run, control))
+        await add_to_outbox(session, *turn_events(event, run))
     metrics.TURNS.labels(record.outcome).inc()
     log.info(
         "turn %s of %s: %s, %d outputs",
