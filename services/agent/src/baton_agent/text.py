@@ -6,8 +6,14 @@ import re
 
 from baton_shared.whatsapp_limits import TEXT_BODY
 
-# A sentence ends with . ! ? … (or CJK stops) and the whitespace after it; paragraphs too.
-_SENTENCE_END = re.compile(r"(?<=[.!?…。\uff01\uff1f])\s+|\n{2,}")
+# A sentence ends with . ! ? … and the whitespace after it; paragraphs too. Scripts with
+# their own stops end a sentence with or without whitespace (Chinese and Japanese write none):
+# the ideographic full stop and full-width ! ? (CJK), the danda and double danda (Devanagari
+# and other scripts of India), the Arabic question mark and full stop (Arabic, Urdu), the
+# Armenian, Ethiopic and Myanmar full stops.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…])\s+|(?<=[。\uff01\uff1f\uff61\u0964\u0965\u061f\u06d4\u0589\u1362\u104b])\s*|\n{2,}"
+)
 
 
 def _sentences(text: str) -> list[str]:
