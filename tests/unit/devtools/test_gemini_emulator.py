@@ -348,3 +348,64 @@ MEDIA_DECLARATIONS: list[tuple[dict[str, Any], str]] = [
 @pytest.mark.parametrize(("declaration", "expected"), MEDIA_DECLARATIONS)
 def test_first_media_id(declaration: dict[str, Any], expected: str) -> None:
     assert first_media_id(declaration) == expected
+
+
+ANSWER_FAULTS: list[tuple[str, dict[str, Any], str, list[dict[str, Any]]]] = [
+    ("nothing to add", {"parts": []}, "", []),
+    ("blocked", {"finish_reason": "SAFETY"}, "", []),
+    (
+        "a call with bad arguments",
+        {"parts": [{"functionCall": {"name": "respond_with_media", "args": {"media_ids": 5}}}]},
+        "",
+        [{"name": "respond_with_media", "args": {"media_ids": 5}}],
+    ),
+    (
+        "text and two calls",
+        {
+            "parts": [
+                {"text": "One moment."},
+                {"functionCall": {"name": "respond_with_media", "args": {"media_ids": ["a"]}}},
+                {"functionCall": {"name": "request_intervention", "args": {"reason": "x"}}},
+            ]
+        },
+        "One moment.",
+        [
+            {"name": "respond_with_media", "args": {"media_ids": ["a"]}},
+            {"name": "request_intervention", "args": {"reason": "x"}},
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "text", "calls"),
+    [case[1:] for case in ANSWER_FAULTS],
+    ids=[case[0] for case in ANSWER_FAULTS],
+)
+def test_answer_faults_reach_the_real_client(
+    emulator: tuple[str, GeminiState],
+    fault: dict[str, Any],
+    text: str,
+    calls: list[dict[str, Any]],
+) -> None:
+    url, _ = emulator
+    httpx.post(f"{url}/_emulator/faults", json=fault).raise_for_status()
+    result = chat(url).invoke([HumanMessage("hello")])
+    assert result.text == text
+    assert [{"name": c["name"], "args": c["args"]} for c in result.tool_calls] == calls
+    # one call only: the next answer is the scripted one again
+    assert chat(url).invoke([HumanMessage("hello")]).text == "You said: hello"
+
+
+async def test_answer_fault_shapes(client: tuple[httpx.AsyncClient, GeminiState]) -> None:
+    http, _ = client
+    await http.post("/_emulator/faults", json={"parts": []})
+    [empty] = (await http.post(GENERATE, json=HELLO, headers=KEY)).json()["candidates"]
+    assert empty["content"] == {"role": "model"}
+    assert empty["finishReason"] == "STOP"
+    await http.post("/_emulator/faults", json={"finish_reason": "SAFETY"})
+    [blocked] = (await http.post(GENERATE, json=HELLO, headers=KEY)).json()["candidates"]
+    assert "content" not in blocked
+    assert blocked["finishReason"] == "SAFETY"
+    conflicting = {"status": 500, "parts": []}
+    assert (await http.post("/_emulator/faults", json=conflicting)).status_code == 422

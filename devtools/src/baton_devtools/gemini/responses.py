@@ -43,10 +43,16 @@ def _response(
     response_id: str,
     *,
     finished: bool,
+    finish_reason: str = "STOP",
 ) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    candidate: dict[str, Any] = {"index": 0}
+    if parts:
+        candidate["content"] = {"parts": parts, "role": "model"}
+    elif finish_reason in ("STOP", "MAX_TOKENS", "MALFORMED_FUNCTION_CALL"):
+        candidate["content"] = {"role": "model"}  # nothing to say: a content without parts
+    # else (SAFETY, RECITATION, OTHER): a blocked answer carries no content at all
     if finished:
-        candidate["finishReason"] = "STOP"
+        candidate["finishReason"] = finish_reason
     return {
         "candidates": [candidate],
         "usageMetadata": usage,
@@ -60,25 +66,35 @@ def new_response_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def build_response(parts: list[dict[str, Any]], body: dict[str, Any], model: str) -> dict[str, Any]:
+def build_response(
+    parts: list[dict[str, Any]], body: dict[str, Any], model: str, finish_reason: str = "STOP"
+) -> dict[str, Any]:
     """The `generateContent` answer carrying `parts`."""
     usage = _usage(count_tokens(body), _parts_tokens(parts))
-    return _response(parts, usage, model, new_response_id(), finished=True)
+    return _response(
+        parts, usage, model, new_response_id(), finished=True, finish_reason=finish_reason
+    )
 
 
 def stream_chunks(
-    parts: list[dict[str, Any]], body: dict[str, Any], model: str
+    parts: list[dict[str, Any]], body: dict[str, Any], model: str, finish_reason: str = "STOP"
 ) -> Iterator[dict[str, Any]]:
     """The `streamGenerateContent` answer: text split into pieces, usage cumulative."""
     prompt_tokens = count_tokens(body)
     response_id = new_response_id()
     pieces = [piece for part in parts for piece in _split(part)]
+    if not pieces:  # nothing to say (or blocked): one chunk with the finish reason
+        usage = _usage(prompt_tokens, 0)
+        yield _response([], usage, model, response_id, finished=True, finish_reason=finish_reason)
+        return
     sent: list[dict[str, Any]] = []
     for index, piece in enumerate(pieces):
         sent.append(piece)
         usage = _usage(prompt_tokens, _parts_tokens(sent))
         last = index == len(pieces) - 1
-        yield _response([piece], usage, model, response_id, finished=last)
+        yield _response(
+            [piece], usage, model, response_id, finished=last, finish_reason=finish_reason
+        )
 
 
 def sse_event(chunk: dict[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ from baton_devtools.gemini.deps import StateDep, check_api_key
 from baton_devtools.gemini.errors import GoogleApiError, fault_error, invalid_argument
 from baton_devtools.gemini.responses import build_response, count_tokens, sse_event, stream_chunks
 from baton_devtools.gemini.script import scripted_parts
-from baton_devtools.gemini.state import GeminiState
+from baton_devtools.gemini.state import GeminiFault
 from baton_devtools.gemini.validation import validate_request
 
 API_VERSIONS = ("v1", "v1beta", "v1alpha")
@@ -41,21 +41,26 @@ async def model_call(
         inner = body.get("generateContentRequest", body) if isinstance(body, dict) else body
         return JSONResponse({"totalTokens": count_tokens(validate_request(inner))})
     validate_request(body)
+    fault = state.take_fault()
     # The answer is made before a fault's delay is waited out, not after: the same answer at
     # the same moment for the client, and the emulator's own work (on the machine it shares
     # with the agent) is not bunched at the end of the delay.
     parts = scripted_parts(body)
+    finish = "STOP"
+    if fault is not None and fault.answers:
+        parts = fault.parts if fault.parts is not None else []
+        finish = fault.finish_reason or "STOP"
     answer: Response
     if method == "generateContent":
-        answer = JSONResponse(build_response(parts, body, model))
+        answer = JSONResponse(build_response(parts, body, model, finish))
     else:
-        chunks = list(stream_chunks(parts, body, model))
+        chunks = list(stream_chunks(parts, body, model, finish))
         if request.query_params.get("alt") != "sse":
             answer = JSONResponse(chunks)
         else:
             events = [sse_event(chunk) for chunk in chunks]
             answer = StreamingResponse(iter(events), media_type="text/event-stream")
-    await _apply_fault(state)
+    await _apply_fault(fault)
     return answer
 
 
@@ -69,8 +74,7 @@ async def _json_body(request: Request) -> Any:
         ) from exc
 
 
-async def _apply_fault(state: GeminiState) -> None:
-    fault = state.take_fault()
+async def _apply_fault(fault: GeminiFault | None) -> None:
     if fault is None:
         return
     if fault.delay_ms:

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from baton_devtools.gemini.settings import GeminiEmulatorSettings
 
 FaultStatus = Literal[400, 403, 404, 429, 500, 503, 504]
+# The candidate finish reasons of the API's `FinishReason` that a client must handle.
+FinishReason = Literal[
+    "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "MALFORMED_FUNCTION_CALL", "OTHER"
+]
 
 
 class GeminiFault(BaseModel):
@@ -21,6 +25,13 @@ class GeminiFault(BaseModel):
         count: calls it applies to (default 1 with a status, unlimited without).
         delay_ms: latency added before answering (a timeout test sets it past the client's).
         message: `error.message` override.
+        parts: answer with these content parts instead of the scripted ones: a function call
+            with arguments the declaration does not allow, several calls at once, or `[]`,
+            a candidate without parts (what the API answers when the model has nothing to
+            add, typically after a function response).
+        finish_reason: the candidate's `finishReason` (default STOP); with SAFETY,
+            RECITATION or OTHER and no `parts`, the candidate has no content, as the API
+            sends a blocked answer.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -29,12 +40,26 @@ class GeminiFault(BaseModel):
     count: int | None = Field(default=None, ge=1)
     delay_ms: int = Field(default=0, ge=0)
     message: str | None = None
+    parts: list[dict[str, Any]] | None = None
+    finish_reason: FinishReason | None = None
 
     @model_validator(mode="after")
     def _needs_effect(self) -> Self:
-        if self.status is None and self.delay_ms == 0:
-            raise ValueError("a fault needs a `status`, a `delay_ms`, or both")
+        if (
+            self.status is None
+            and self.delay_ms == 0
+            and self.parts is None
+            and self.finish_reason is None
+        ):
+            raise ValueError("a fault needs a `status`, a `delay_ms`, `parts` or a `finish_reason`")
+        if self.status is not None and (self.parts is not None or self.finish_reason):
+            raise ValueError("an error `status` has no answer: drop `parts`/`finish_reason`")
         return self
+
+    @property
+    def answers(self) -> bool:
+        """Whether it replaces the scripted answer."""
+        return self.parts is not None or self.finish_reason is not None
 
 
 class GeminiState:
@@ -59,7 +84,7 @@ class GeminiState:
 
     def add_fault(self, fault: GeminiFault) -> None:
         """Activate a fault."""
-        default = 1 if fault.status is not None else None
+        default = 1 if fault.status is not None or fault.answers else None
         self._faults.append((fault, fault.count if fault.count is not None else default))
 
     def clear_faults(self) -> None:

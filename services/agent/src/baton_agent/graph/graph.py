@@ -29,6 +29,7 @@ def build_graph(
     `models`: one chat model, or identical ones the model calls are spread over.
 
     START ─(ai)→ model ─(tool calls)→ tools ─→ model ... → END
+          │                               └(calls spent, customer unanswered)→ give_up → END
           ├(ai, answers for the hour used up)→ hand_off → END
           └(operator / pending_human)→ record → END
     """
@@ -38,9 +39,11 @@ def build_graph(
     builder.add_node("model", nodes.call_model)
     builder.add_node("tools", nodes.run_tools)
     builder.add_node("hand_off", nodes.hand_off)
+    builder.add_node("give_up", nodes.give_up)
     builder.add_conditional_edges(START, route_mode, ["model", RECORD, "hand_off"])
     builder.add_edge(RECORD, END)
     builder.add_edge("hand_off", END)
     builder.add_conditional_edges("model", nodes.after_model, ["tools", END])
-    builder.add_conditional_edges("tools", nodes.after_tools, ["model", END])
+    builder.add_conditional_edges("tools", nodes.after_tools, ["model", "give_up", END])
+    builder.add_edge("give_up", END)
     return builder.compile(checkpointer=checkpointer)

@@ -183,9 +183,12 @@ class Nodes:
         # Once per turn, before its first model call: trim the thread.
         dropped = self.overflow(state["messages"]) if calls == 1 else []
         persona = self.persona(state)
+        # After a tool round the model may have nothing to add (the API then answers a
+        # candidate without parts): the tools' results may have been the answer.
+        after_tools = calls > 1
         try:
             answer = await self._invoke_with_retries(
-                persona, self.history(state["messages"], persona.prompt)
+                persona, self.history(state["messages"], persona.prompt), accept_empty=after_tools
             )
         except Exception as exc:
             log.error("model failed after %d tries: %s", self.settings.gemini_retries, exc)
@@ -193,6 +196,12 @@ class Nodes:
             reason = f"the assistant could not answer ({type(exc).__name__})"
             apology = _apologise(persona, dropped=dropped, outputs=outputs, handoff=reason)
             return {**apology, "failed": True, "model_calls": calls}
+        if not answer.text.strip() and not answer.tool_calls:  # nothing to add
+            if unanswered(state):
+                return {**self._give_up(state, dropped), "model_calls": calls}
+            return (
+                {"messages": dropped, "model_calls": calls} if dropped else {"model_calls": calls}
+            )
         return {
             "messages": [*dropped, answer],
             "outputs": outputs + text_outputs(answer.text),
@@ -200,8 +209,10 @@ class Nodes:
         }
 
     async def _invoke_with_retries(
-        self, persona: Persona, messages: list[BaseMessage]
+        self, persona: Persona, messages: list[BaseMessage], *, accept_empty: bool = False
     ) -> AIMessage:
+        """One answer, retried with backoff on errors and (unless `accept_empty`) on an
+        answer with neither text nor a tool call."""
         s = self.settings
         for attempt in range(1, s.gemini_retries + 1):
             started = time.perf_counter()
@@ -213,7 +224,7 @@ class Nodes:
                 if not isinstance(answer, AIMessage):
                     raise TypeError(f"unexpected model output {type(answer).__name__}")
                 metrics.count_tokens(answer)
-                if not answer.text.strip() and not answer.tool_calls:
+                if not (accept_empty or answer.text.strip() or answer.tool_calls):
                     raise EmptyAnswerError("the model answered nothing")
                 return answer
             except Exception as exc:
@@ -250,15 +261,39 @@ class Nodes:
             return "__end__"
         return "tools"
 
-    async def after_tools(self, state: AgentState) -> Literal["model", "__end__"]:
+    async def after_tools(self, state: AgentState) -> Literal["model", "give_up", "__end__"]:
         """Let the model read the tool results and answer, within the per-turn budget; a
-        question with choices was the answer already (no second model call, no extra text)."""
+        question with choices was the answer already (no second model call, no extra text).
+        A budget spent with the customer still unanswered ends in `give_up`."""
         if state.get("model_calls", 0) >= self.settings.max_model_calls:
-            return "__end__"
+            return "give_up" if unanswered(state) else "__end__"
         results = _last_tool_results(state["messages"])
         if results and all(r.content == tools.CHOICES_SENT for r in results):
             return "__end__"
         return "model"
+
+    async def give_up(self, state: AgentState) -> dict[str, Any]:
+        """The turn's model calls are spent and the customer would hear nothing (tools that
+        kept failing), or would not hear that a person is coming: the apology, a person."""
+        return self._give_up(state, [])
+
+    def _give_up(self, state: AgentState, dropped: list[RemoveMessage]) -> dict[str, Any]:
+        outputs = list(state.get("outputs", []))
+        log.warning("turn %s ended without an answer: handing off", state.get("turn_id"))
+        metrics.ERRORS.labels("no_answer").inc()
+        asked = state.get("handoff")  # the model asked for a person: not a failure
+        handoff = asked or "the assistant found no answer"
+        apology = _apologise(self.persona(state), dropped=dropped, outputs=outputs, handoff=handoff)
+        return {**apology, "failed": not (outputs or asked)}
+
+
+def unanswered(state: AgentState) -> bool:
+    """Whether ending the turn now would leave the customer without a word: nothing to send,
+    or a handoff without any text (the notice that a person is coming)."""
+    outputs = state.get("outputs", [])
+    if not outputs:
+        return True
+    return bool(state.get("handoff")) and not any(o["kind"] == "text" for o in outputs)
 
 
 def _apologise(

@@ -95,7 +95,17 @@ class ToolEffect:
 
 
 def call_tool(name: str, args: dict[str, Any], catalogue: MediaCatalogue) -> ToolEffect:
-    """Run one tool call; bad arguments come back to the model as a readable error."""
+    """Run one tool call; bad arguments come back to the model as a readable error.
+
+    The model's arguments are not checked against the declarations by anyone before this
+    (a number where a list is declared reaches us as it is), so no shape is trusted."""
+    try:
+        return _call_tool(name, args, catalogue)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return ToolEffect(f"Error: bad arguments for {name} ({exc}); call it again or answer.")
+
+
+def _call_tool(name: str, args: dict[str, Any], catalogue: MediaCatalogue) -> ToolEffect:
     if name == REQUEST_INTERVENTION:
         reason = str(args.get("reason") or "the assistant asked for a person")
         return ToolEffect(INTERVENTION_DONE, handoff=reason)
