@@ -184,7 +184,10 @@ def _secret_values(settings: BaseServiceSettings) -> list[str]:
     for name in settings.secret_fields():
         value = getattr(settings, name, None)
         reveal = getattr(value, "get_secret_value", None)  # pydantic SecretStr
-        values.append(str(reveal() if callable(reveal) else value or ""))
+        secret = str(reveal() if callable(reveal) else value or "")
+        values.append(secret)
+        # A list of secrets (`WA_APP_SECRET=old,new` while rotating): each one on its own too.
+        values.extend(part.strip() for part in secret.split(",") if "," in secret)
     for url in () if settings.is_development else (settings.database_url, settings.redis_url):
         try:
             password = urlsplit(url).password

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from baton_ingress.settings import IngressSettings
+from baton_shared.runtime import _secret_values
 
 DB = "postgresql+asyncpg://u:p@localhost/db"
 
@@ -45,3 +46,8 @@ def test_placeholders_refused_in_production(env: dict[str, str]) -> None:
 def test_an_app_secret_is_required() -> None:
     with pytest.raises(ValidationError):
         make(BATON_ENV="development", WA_APP_SECRET=" , ")
+
+
+def test_each_rotated_secret_is_kept_out_of_the_logs() -> None:
+    values = _secret_values(make(WA_APP_SECRET="old-secret-1, new-secret-2"))
+    assert {"old-secret-1", "new-secret-2", "verify-123"} <= set(values)
