@@ -41,6 +41,7 @@ EMITTED = {
     "statuses_out_of_order": (0, 4, 0),  # `read` twice: once
     "platform_errors": (0, 0, 1),
     "template_status_update": (0, 0, 0),  # archived only
+    "unstorable_escapes": (2, 0, 0),  # a lone surrogate no longer fails the whole body
 }
 
 

@@ -46,6 +46,13 @@ EXPECTED: dict[str, tuple[list[tuple[str, str | None, str | None]], list[str], l
     "non_ascii_escaped": (
         [("text", "¿Dónde está mi pedido? \N{PACKAGE} Ça va / ok", M)], [], [], 0, [],
     ),
+    "unstorable_escapes": (  # a lone surrogate or NUL becomes U+FFFD; a whole pair stays
+        [
+            ("text", "half an emoji \N{REPLACEMENT CHARACTER} and a whole one \N{PACKAGE}", M),
+            ("text", "nul\N{REPLACEMENT CHARACTER}byte \N{REPLACEMENT CHARACTER}", M),
+        ],
+        [], [], 0, [],
+    ),
     "duplicate_in_batch": ([("text", "once", M), ("text", "once", M)], [], [], 0, []),
     "malformed_items": ([("text", "fine", M)], [], [], 2, []),
     "status_delivered": ([], ["delivered"], [], 0, []),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,8 @@ def parse_webhook(
     except (ValueError, RecursionError) as exc:  # the request path lets depth ~1,000 through
         parsed.rejections.append(Rejection(f"body is not JSON: {exc}", "body"))
         return parsed
+    if _UNSTORABLE_ESCAPE.search(body):
+        document = _storable(document)
     entries = obj(document).get("entry")
     if not isinstance(entries, list):
         parsed.rejections.append(Rejection("body has no `entry` array", "body"))
@@ -68,6 +71,25 @@ def parse_webhook(
             where = f"entry[{e}].changes[{c}]"
             _parse_change(obj(change), where, parsed, received_at, allowed_numbers)
     return parsed
+
+
+# JSON may escape what no UTF-8 text can hold: a lone surrogate (`\ud83d` without its pair, a
+# client that cut an emoji in half) or NUL (`\u0000`, which PostgreSQL text and jsonb refuse).
+# Decoded, either would fail every event of the body later (serialising it, storing it), so
+# it becomes U+FFFD, the replacement character, as a decoder would write for a bad byte.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def _storable(node: Any) -> Any:
+    """`node` with every lone surrogate and NUL in its strings (keys too) replaced."""
+    if isinstance(node, str):
+        return _UNSTORABLE.sub("\ufffd", node)
+    if isinstance(node, list):
+        return [_storable(item) for item in node]
+    if isinstance(node, dict):
+        return {_storable(key): _storable(value) for key, value in node.items()}
+    return node
 
 
 def _parse_change(
