@@ -228,3 +228,63 @@ async def test_publish_survives_redis_losing_its_scripts(bus: Bus) -> None:
     bus._publish_once.sha = "0" * 40
     assert await bus.publish(make_event(2)) is not None
     assert await bus.redis.xlen(bus.key(STREAM)) == 2
+
+
+async def test_an_outage_does_not_count_towards_dead_lettering(bus: Bus) -> None:
+    down = True
+    handled: list[int] = []
+
+    async def needs_the_database(event: Event, delivery: Delivery) -> None:
+        if down:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        handled.append(delivery.count)
+
+    c = consumer(bus, needs_the_database, max_deliveries=2)
+    await c.ensure_group()
+    await bus.publish(make_event(1))
+
+    async def delivered_more_than_the_limit() -> bool:
+        entries = await bus.redis.xpending_range(bus.key(STREAM), "g", "-", "+", 1)
+        return bool(entries) and entries[0]["times_delivered"] > 3
+
+    async with running(c):
+        await wait_until(delivered_more_than_the_limit, timeout=20, what="retried past the limit")
+        assert c.outage_pause > 0  # backing off while nothing can succeed
+        down = False
+        await wait_until(lambda: _true(bool(handled)), timeout=15, what="handled once back")
+        await wait_until(lambda: _eq(pending(bus), 0), what="acknowledged")
+    assert await bus.redis.xlen(bus.key(names.dlq(STREAM))) == 0
+    assert c.outage_pause == 0
+
+
+async def test_a_crash_while_retrying_after_an_outage_counts_again(bus: Bus) -> None:
+    # The outage mark is taken off before a retry: a retry that kills the process (no
+    # exception recorded) counts, so an entry that crashes the consumer still ends in the DLQ.
+    dying = asyncio.Event()
+
+    async def outage_then_crash(event: Event, delivery: Delivery) -> None:
+        if delivery.count == 1:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        dying.set()
+        await asyncio.Event().wait()  # the process dies in here
+
+    first = consumer(bus, outage_then_crash, name="first", max_deliveries=2)
+    await first.ensure_group()
+    await bus.publish(make_event(1))
+    task = asyncio.create_task(first.run(asyncio.Event()))
+    await asyncio.wait_for(dying.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    dlq = bus.key(names.dlq(STREAM))
+    async with running(consumer(bus, outage_then_crash, name="second", max_deliveries=2)):
+        await wait_until(lambda: _eq(bus.redis.xlen(dlq), 1), timeout=10, what="dead-lettered")
+    [(_, fields)] = await bus.redis.xrange(dlq)
+    assert fields["dlq_error"] == "gave up after 2 deliveries"
+
+
+async def test_dead_letter_streams_are_never_trimmed_by_length(bus: Bus) -> None:
+    assert bus.maxlen_of(STREAM) == bus.maxlen > 0
+    assert bus.maxlen_of(names.dlq(STREAM)) == 0
+    assert bus.maxlen_of(names.dlq(names.WA_WEBHOOKS)) == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from baton_ingress.api.routes.webhook import webhook_event_id
 from baton_ingress.handlers.webhook_received import WebhookReceivedHandler
@@ -25,6 +26,7 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.consumer import Delivery
 from baton_shared.testing import wait_until
+from baton_shared.testing.gate import Gate
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +182,35 @@ async def test_a_redelivered_entry_is_processed_once(harness: Any) -> None:
     messages, statuses, errors = await emitted(harness)
     assert (len(messages), len(statuses), len(errors)) == (4, 2, 1)
     assert {m.payload.phone_number_id for m in messages} == {"420123456789012", "420999999999999"}
+
+
+async def test_a_postgresql_outage_loses_no_webhook_and_dead_letters_none(harness: Any) -> None:
+    # PostgreSQL goes away (its connections cut, new ones refused) while webhooks keep
+    # arriving: they are answered 200 (they are in Redis), the worker backs off and retries
+    # them however many deliveries that takes, and once PostgreSQL is back every one is
+    # archived and emitted; none is dead-lettered for an outage.
+    url = make_url(harness.database_url)
+    async with Gate(url.host or "127.0.0.1", url.port or 5432) as gate:
+        gated = url.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False)
+        settings = harness.settings(DATABASE_URL=gated, RECLAIM_IDLE_MS=100, MAX_DELIVERIES=2)
+        tag = f"wamid.{harness.tag}-".encode()
+        bodies = [harness.body("text_reply").replace(tag, tag + b"%d-" % n) for n in range(3)]
+        async with harness.client(settings) as client:
+            await gate.shut()
+            for body in bodies:
+                assert (await harness.post(client, body)).status_code == 200
+
+            async def retried_past_the_limit() -> bool:
+                key = harness.bus.key(names.WA_WEBHOOKS)
+                pending = await harness.bus.redis.xpending_range(key, "ingress", "-", "+", 10)
+                return len(pending) == 3 and all(p["times_delivered"] > 2 for p in pending)
+
+            await wait_until(retried_past_the_limit, timeout=30, what="deliveries past the limit")
+            assert await dlq_entries(harness) == []
+            await gate.open()
+            for body in bodies:  # the worker's pause after an outage is at most 5 s
+                await wait_until(lambda b=body: harness.archived(b), timeout=30, what="archived")
+                await settle(harness, body)
+        messages, _, _ = await emitted(harness)
+    assert len(messages) == 3
+    assert await dlq_entries(harness) == []

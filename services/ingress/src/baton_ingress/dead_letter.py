@@ -37,9 +37,8 @@ async def dead_letter_parts(
         "dlq_deliveries": str(delivery.count),
         "dlq_error": rejection_reason(rejections),
     }
-    await bus.redis.xadd(
-        bus.key(names.dlq(delivery.stream)), fields, maxlen=bus.maxlen, approximate=True
-    )
+    dlq = names.dlq(delivery.stream)
+    await bus.redis.xadd(bus.key(dlq), fields, maxlen=bus.maxlen_of(dlq) or None)
     for rejection in rejections:
         metrics.REJECTED.labels(_reason_label(rejection.reason)).inc()
     log.error("dead-lettered parts of webhook %s: %s", event.event_id, fields["dlq_error"])

@@ -4,6 +4,9 @@ Consumers (labels `stream`, `group`), updated by `baton_shared.streams.consumer.
 
 - `baton_stream_handled_total`: entries handled and acknowledged.
 - `baton_stream_handler_failures_total`: handler exceptions (the entry stays pending, retried).
+- `baton_stream_outages_total`: handlings (or read batches) that met an outage of PostgreSQL or
+  Redis: the entries stay pending without counting towards dead-lettering, and the consumer
+  backs off.
 - `baton_stream_reclaimed_total`: entries reclaimed (XAUTOCLAIM) from idle consumers.
 - `baton_stream_dead_lettered_total`: entries moved to `<stream>.dlq`.
 - `baton_stream_ignored_total`: entries of an event type this version does not know (acked).
@@ -72,6 +75,11 @@ LATENCY_BUCKETS = (
 HANDLED = Counter("baton_stream_handled_total", "Entries handled and acknowledged", _LABELS)
 HANDLER_FAILURES = Counter(
     "baton_stream_handler_failures_total", "Handler exceptions (entry left pending)", _LABELS
+)
+OUTAGES = Counter(
+    "baton_stream_outages_total",
+    "Handlings that met a PostgreSQL or Redis outage (entries left pending, not counted)",
+    _LABELS,
 )
 RECLAIMED = Counter(
     "baton_stream_reclaimed_total", "Entries reclaimed from idle consumers", _LABELS

@@ -19,6 +19,7 @@ from baton_shared.events import Event, UnknownEventError, parse_event
 from baton_shared.observability import metrics
 from baton_shared.streams.bus import Bus, Entry
 from baton_shared.streams.consumer import Consumer, Delivery, Handler
+from baton_shared.streams.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,26 @@ class BatchConsumer(Consumer):
             started = time.perf_counter()
             try:
                 await self._handle_batch(batch)
-            except Exception:
-                log.warning(
-                    "batch of %d on %s failed; handling its entries one by one",
-                    len(batch),
-                    self.stream,
-                    exc_info=True,
-                )
-                others = [entry for entry, _ in batch] + others
+            except Exception as exc:
+                if is_outage(exc):  # one by one would meet the same outage: retried later
+                    self.note_outage()
+                    log.warning(
+                        "batch of %d on %s met an outage; left pending for a retry: %s",
+                        len(batch),
+                        self.stream,
+                        exc,
+                    )
+                    batch = []
+                else:
+                    log.warning(
+                        "batch of %d on %s failed; handling its entries one by one",
+                        len(batch),
+                        self.stream,
+                        exc_info=True,
+                    )
+                    others = [entry for entry, _ in batch] + others
             else:
+                self.outage_pause = 0.0
                 metrics.HANDLED.labels(self.stream, self.group).inc(len(batch))
                 metrics.HANDLER_SECONDS.labels(self.stream, self.group).observe(
                     time.perf_counter() - started

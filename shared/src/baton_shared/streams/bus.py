@@ -104,8 +104,15 @@ class Bus:
         return cls(redis, prefix=prefix, maxlen=maxlen, dedupe_seconds=dedupe_seconds)
 
     def maxlen_of(self, stream: str) -> int:
-        """The approximate length `stream` is trimmed to on append; 0: never by length."""
-        return 0 if stream in names.ACK_TRIMMED else self.maxlen
+        """The approximate length `stream` is trimmed to on append; 0: never by length.
+
+        Dead-letter streams are never trimmed by length either: an entry there may be the
+        only copy of a webhook answered 200, and a burst of dead letters (an outage, a bad
+        release) must not push out the older ones. They shrink by `baton-dlq redrive` and
+        `drop`; watch `baton_stream_dlq_length`."""
+        if stream in names.ACK_TRIMMED or names.is_dlq(stream):
+            return 0
+        return self.maxlen
 
     def key(self, name: str) -> str:
         """The Redis key of a stream or key name under this bus's prefix."""

@@ -1,6 +1,12 @@
 """Consuming a stream with a consumer group: ack after the handler's commit, reclaim from dead
 consumers, dead-letter after repeated failures.
 
+An outage is not a failure of the entry (`baton_shared.streams.outages`): a handler that fails
+because PostgreSQL or Redis is unreachable leaves its entry pending without counting towards
+dead-lettering (it is retried when reclaimed, however many deliveries that takes), and the
+consumer backs off (0.5 s doubling to `MAX_OUTAGE_PAUSE`) before reading more, instead of
+running through the stream while nothing can succeed. A crash during a retry counts again.
+
 Delivery is at least once. A handler must be idempotent (see `baton_shared.db.inbox`): it may
 see an entry again after a crash between its commit and the acknowledgement.
 
@@ -29,9 +35,14 @@ from baton_shared.events.envelope import trace_id_of
 from baton_shared.observability import logs, metrics, tracing
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus, Entry
+from baton_shared.streams.outages import is_outage
 
 log = logging.getLogger(__name__)
 events_log = logging.getLogger(logs.EVENTS_LOGGER)
+
+# The failure log's mark on an entry whose last failure was an outage (see the docstring).
+OUTAGE_MARK = "outage: "
+MAX_OUTAGE_PAUSE = 5.0  # seconds between reads while every handling meets an outage
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,7 @@ class Consumer:
         self._next_reclaim = 0.0
         self._inflight: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
+        self.outage_pause = 0.0  # seconds to wait before the next read (0: no outage seen)
         # Labelled children looked up once: `labels()` per event is measurable at high rates.
         self._delivery_delay = metrics.DELIVERY_DELAY.labels(stream, group)
         self._handled = metrics.HANDLED.labels(stream, group)
@@ -118,6 +130,8 @@ class Consumer:
                     await self.ensure_group()
                     while not stop.is_set():
                         await self.step()
+                        if self.outage_pause:
+                            await _wait(stop, self.outage_pause)
                 except (RedisError, OSError) as exc:
                     log.warning("redis unavailable for %s/%s: %s", self.stream, self.group, exc)
                     await _wait(stop, 1.0)
@@ -201,12 +215,15 @@ class Consumer:
         started = time.perf_counter()
         delivery = Delivery(self.stream, entry.entry_id, count)
         failures = self.bus.key(names.failure_log(self.stream, self.group))
-        if count > self.max_deliveries:
+        if count > 1:
             last = str(await self.bus.redis.hget(failures, entry.entry_id) or "")
-            error = last or f"gave up after {count - 1} deliveries"
-            await self.dead_letter(entry, error, count)
-            self._log(entry, None, "dead_lettered", started, count, error)
-            return
+            if last.startswith(OUTAGE_MARK):  # this try counts if it dies: unmark first
+                await self.bus.redis.hdel(failures, entry.entry_id)
+            elif count > self.max_deliveries:
+                error = last or f"gave up after {count - 1} deliveries"
+                await self.dead_letter(entry, error, count)
+                self._log(entry, None, "dead_lettered", started, count, error)
+                return
         try:
             event = _parse(entry)
         except PoisonEntryError as exc:
@@ -242,6 +259,11 @@ class Consumer:
                 tracing.mark_failed(span, exc)
                 metrics.HANDLER_FAILURES.labels(self.stream, self.group).inc()
                 reason = f"{type(exc).__name__}: {exc}"[:2000]
+                if is_outage(exc):  # not the entry's fault: retried, never dead-lettered
+                    self.note_outage()
+                    await self.bus.redis.hset(failures, entry.entry_id, OUTAGE_MARK + reason)
+                    self._log(entry, event, "failed", started, count, reason)
+                    return
                 if count >= self.max_deliveries:
                     await self.dead_letter(entry, reason, count)
                     outcome = "dead_lettered"
@@ -251,12 +273,18 @@ class Consumer:
                 self._log(entry, event, outcome, started, count, reason, exc_info=True)
                 return
         elapsed = time.perf_counter() - started
+        self.outage_pause = 0.0
         self._handled.inc()
         self._handler_seconds.observe(elapsed)
         await self._ack(entry.entry_id)
         if count > 1:
             await self.bus.redis.hdel(failures, entry.entry_id)
         self._log(entry, event, "ok", started, count)
+
+    def note_outage(self) -> None:
+        """A handling met an outage: wait longer before the next read (reset by a success)."""
+        self.outage_pause = min(MAX_OUTAGE_PAUSE, max(0.5, self.outage_pause * 2))
+        metrics.OUTAGES.labels(self.stream, self.group).inc()
 
     def _log(
         self,
@@ -312,13 +340,9 @@ class Consumer:
             "dlq_deliveries": str(count),
             "dlq_error": error,
         }
+        dlq = names.dlq(self.stream)
         async with self.bus.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.bus.key(names.dlq(self.stream)),
-                fields,
-                maxlen=self.bus.maxlen,
-                approximate=True,
-            )
+            pipe.xadd(self.bus.key(dlq), fields, maxlen=self.bus.maxlen_of(dlq) or None)
             pipe.xack(self._key, self.group, entry.entry_id)
             pipe.hdel(self.bus.key(names.failure_log(self.stream, self.group)), entry.entry_id)
             await pipe.execute()

@@ -41,6 +41,11 @@ def dlq(stream: str) -> str:
     return f"{stream}.dlq"
 
 
+def is_dlq(stream: str) -> bool:
+    """Whether `stream` is a dead-letter stream."""
+    return stream.endswith(".dlq")
+
+
 def published_marker(event_id: str) -> str:
     """Key that marks an event as already appended, so a re-published outbox row is dropped."""
     return f"published:{event_id}"
