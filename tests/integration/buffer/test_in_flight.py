@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -134,3 +135,41 @@ async def test_writers_release_due_bursts_without_waiting_for_the_ticker(
     await replica.on_completed(conv.completed(first))
     assert await replica.texts(conv) == [["m1"], ["m2", "m3"]]
     assert await replica.ctx.timers.deadline(conv.id) is not None  # the stuck-turn look
+
+
+async def test_a_message_recorded_while_its_turn_completes_is_not_left_waiting(
+    make_replica, conv, clock, monkeypatch
+) -> None:
+    # m2 arrives while the completion's transaction has read the pending messages (none) and
+    # not yet committed. Were m2 committed and looked at then, its look would see the turn
+    # still in flight and set only the stuck-turn deadline (t=124), and m2 would wait two
+    # minutes for a burst that closed at t=9. It cannot: the completion has updated the
+    # conversation's row, so recording m2 (INSERT ... ON CONFLICT on that row) waits for the
+    # completion's commit, and m2's own look comes after it.
+    from baton_buffer.db import repo
+
+    replica = make_replica(quiet=4, stuck=120)
+    await replica.on_message(conv.message(1))
+    clock.at(4)
+    await replica.ticker.tick()
+    [first] = await replica.released(conv)
+
+    read_pending = repo.pending_messages_of
+    arriving: list[asyncio.Task[None]] = []
+
+    async def m2_arrives_meanwhile(session, conversation_ids):  # type: ignore[no-untyped-def]
+        found = await read_pending(session, conversation_ids)
+        if not arriving:
+            arriving.append(asyncio.create_task(replica.on_message(conv.message(2, ts=5))))
+            await asyncio.sleep(0)  # let it start its transaction while ours is open
+        return found
+
+    monkeypatch.setattr(repo, "pending_messages_of", m2_arrives_meanwhile)
+    clock.at(5)
+    await replica.on_completed(conv.completed(first))
+    monkeypatch.undo()
+    await asyncio.wait_for(arriving[0], 10)
+
+    clock.at(9)  # m2 has been quiet for 4 s
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"], ["m2"]]
