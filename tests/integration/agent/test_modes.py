@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from baton_agent.db.models import conversations
+from baton_agent.db.models import conversations, operator_messages
 from baton_shared.events import (
     Author,
     ControlChange,
@@ -77,13 +77,7 @@ async def test_operator_mode_records_without_answering_and_handback_remembers(
     )
     await bus.publish(operator_sent)
 
-    async def operator_in_thread() -> bool:
-        state = await agent.ctx.threads.graph.aget_state(
-            {"configurable": {"thread_id": conversation_id}}
-        )
-        return any(promise in str(m.content) for m in state.values.get("messages", []))
-
-    await wait_until(operator_in_thread, what="operator message recorded")
+    await wait_until(lambda: operator_kept(agent, conversation_id), what="operator message kept")
 
     await bus.publish(
         ConversationHandedBack.create(
@@ -99,8 +93,23 @@ async def test_operator_mode_records_without_answering_and_handback_remembers(
     assert answer.payload.control_epoch == 2
     [request] = await gemini.requests()
     history = str(request["body"]["contents"])
-    assert "My order 123 arrived broken" in history
-    assert promise in history
+    # In the order it happened: the customer, the operator's promise, the customer again.
+    positions = [history.index(t) for t in ("arrived broken", promise, "when exactly?")]
+    assert positions == sorted(positions)
+    assert history.count(promise) == 1
+    assert await operator_kept(agent, conversation_id) == []  # carried: not carried again
+
+
+async def operator_kept(agent: RunningAgent, conversation_id: str) -> list[str]:
+    """Operator messages waiting for the conversation's next turn."""
+    async with agent.ctx.db.session() as session:
+        rows = await session.execute(
+            select(operator_messages.c.text).where(
+                operator_messages.c.conversation_id == conversation_id,
+                operator_messages.c.turn_id.is_(None),
+            )
+        )
+        return [str(text) for (text,) in rows]
 
 
 async def _epoch_is(agent: RunningAgent, conversation_id: str, epoch: int) -> bool:
@@ -125,3 +134,41 @@ async def test_older_control_epochs_are_ignored(agent: RunningAgent, bus: Bus) -
 
     completed = await finish(bus, turn)  # the stale takeover must not silence the AI
     assert completed.payload.outcome is TurnOutcome.ANSWERED
+
+
+async def test_every_part_of_a_long_operator_message_reaches_the_model(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    # The sender splits a long text into parts, one MessageSent each, under one command id.
+    first = make_turn("hello")
+    wa_id, conversation_id = first.payload.wa_id, first.conversation_id
+    assert conversation_id is not None
+    await finish(bus, first)
+    turn = make_turn("and then?", wa_id=wa_id)
+    command_id = str(uuid.uuid4())
+    for n, text in enumerate(["First part of a long answer.", "Second part of it."]):
+        part = MessageSent.create(
+            OutboundOutcome(
+                command_id=command_id,
+                phone_number_id=PHONE_NUMBER_ID,
+                to=wa_id,
+                author=Author.OPERATOR,
+                kind=OutboundKind.TEXT,
+                text=text,
+                wa_message_id=f"wamid.out.{command_id}.{n}",
+            ),
+            producer="test",
+            conversation_id=conversation_id,
+        )
+        await bus.publish(part)
+        await bus.publish(part)  # a redelivery is kept once
+
+    async def both_kept() -> bool:
+        return len(await operator_kept(agent, conversation_id)) == 2
+
+    await wait_until(both_kept, what="both parts kept")
+    await finish(bus, turn)
+    request = (await gemini.requests())[-1]
+    history = str(request["body"]["contents"])
+    assert history.count("First part of a long answer.") == 1
+    assert history.count("Second part of it.") == 1

@@ -208,7 +208,9 @@ async def test_sender_forgets_finished_messages_and_closed_windows(
     assert [r[0] for r in windows] == [f"new-{tag}"]
 
 
-async def test_agent_forgets_its_old_turn_log(dbs: dict[str, Database]) -> None:
+async def test_agent_forgets_its_old_turn_log_and_operator_messages(
+    dbs: dict[str, Database],
+) -> None:
     db = dbs["agent"]
     old, recent = uuid.uuid4(), uuid.uuid4()
     for turn_id, age in ((old, OLD), (recent, RECENT)):
@@ -221,10 +223,23 @@ async def test_agent_forgets_its_old_turn_log(dbs: dict[str, Database]) -> None:
             t=turn_id,
         )
 
+    for key, age in (("old-op", OLD), ("recent-op", RECENT)):
+        await run(
+            db,
+            "INSERT INTO operator_messages (conversation_id, message_key, text, sent_at) "
+            "VALUES ('c', :k, '(operator) hi', now() - CAST(:age AS interval))",
+            k=f"{key}-{old}",
+            age=age,
+        )
+
     await prune(db, AGENT_RETENTION)
 
     left = await run(db, "SELECT turn_id FROM turns WHERE turn_id IN (:a, :b)", a=old, b=recent)
     assert [r[0] for r in left] == [recent]
+    kept = await run(
+        db, "SELECT message_key FROM operator_messages WHERE message_key LIKE :k", k=f"%-{old}"
+    )
+    assert [r[0] for r in kept] == [f"recent-op-{old}"]
 
 
 async def test_a_replica_skips_a_table_another_one_is_pruning(dbs: dict[str, Database]) -> None:
@@ -240,8 +255,8 @@ async def test_a_replica_skips_a_table_another_one_is_pruning(dbs: dict[str, Dat
     )
     async with db.sessions() as session, session.begin():
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('prune:turns:agent'))"))
-        assert await prune(db, AGENT_RETENTION) == {"turns": 0}
-    assert await prune(db, AGENT_RETENTION) == {"turns": 1}
+        assert (await prune(db, AGENT_RETENTION))["turns"] == 0
+    assert (await prune(db, AGENT_RETENTION))["turns"] == 1
 
 
 def test_retention_days_zero_keeps_everything_and_short_ones_are_refused(

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from baton_agent.transcript import describe, operator_message, turn_message
+from baton_agent.transcript import (
+    describe,
+    operator_key,
+    operator_message,
+    operator_text,
+    turn_message,
+)
 from baton_shared.events import (
     Author,
     InboundMedia,
@@ -88,6 +94,8 @@ def test_operator_message_names_the_operator() -> None:
         text="Refund sent.",
         details={"operator": "ana"},
     )
-    sent = operator_message(outcome)
+    sent = operator_message(operator_key(outcome), operator_text(outcome))
     assert sent.id == "operator:c1"
     assert sent.content == "(operator ana) Refund sent."
+    part = outcome.model_copy(update={"wa_message_id": "wamid.part2"})
+    assert operator_key(part) == "wamid.part2"  # each part of a long text is its own message

@@ -5,15 +5,19 @@ outputs (no second model call, same answer). A turn's run writes one checkpoint,
 graph ends (durability "exit"): a run that dies mid-graph leaves the previous turn's
 checkpoint, and its repeat runs the turn again from the start (a second model call; nothing
 was sent, since outputs leave only with the turn's commit, and the command ids depend on the
-turn alone). A checkpoint left mid-graph (an interrupted run) is resumed from. Operator
-messages enter the same thread without running the graph.
+turn alone). A checkpoint left mid-graph (an interrupted run) is resumed from.
+
+A turn is the thread's only writer (the buffer releases one turn of a conversation at a
+time): what operators sent since the last turn is carried into the thread by the next one,
+before the customer's messages (`start_state`), instead of being written into the thread as
+it is sent, which another replica running a turn of the same conversation would fork.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,10 +27,9 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from baton_agent.db.repo import Control
-from baton_agent.graph.graph import RECORD
 from baton_agent.graph.state import AgentState, Output
 from baton_agent.transcript import operator_message, turn_message
-from baton_shared.events import Mode, OutboundOutcome, Turn
+from baton_shared.events import Mode, Turn
 
 # One checkpoint write per run, at its end, rather than one per step: the checkpoint must
 # hold a finished turn's outputs (a repeat re-reads them), and intermediate steps are cheap
@@ -62,12 +65,19 @@ class TurnRun:
     control: Control
 
 
-def start_state(turn: Turn, control: Control, *, limited: bool = False) -> AgentState:
-    """The graph's input for a new turn: its messages, the control it runs under, empty
-    per-turn fields; `limited`: the conversation has had its AI answers for the hour (see
-    `Nodes.hand_off`)."""
+def start_state(
+    turn: Turn,
+    control: Control,
+    *,
+    limited: bool = False,
+    operator_messages: Sequence[tuple[str, str]] = (),
+) -> AgentState:
+    """The graph's input for a new turn: what operators sent since the last turn ((key,
+    text) pairs), its messages, the control it runs under, empty per-turn fields; `limited`:
+    the conversation has had its AI answers for the hour (see `Nodes.hand_off`)."""
+    carried = [operator_message(key, text) for key, text in operator_messages]
     return {
-        "messages": [turn_message(str(turn.turn_id), turn.messages)],
+        "messages": [*carried, turn_message(str(turn.turn_id), turn.messages)],
         "turn_id": str(turn.turn_id),
         "phone_number_id": turn.phone_number_id,
         # Any mode but ai (unknown included) keeps the AI silent.
@@ -137,6 +147,7 @@ class Threads:
         checkpointed_turn_id: str | None,
         *,
         limited: bool = False,
+        operator_messages: Sequence[tuple[str, str]] = (),
     ) -> TurnRun:
         """`run_turn` for a caller that holds the thread (`exclusive`) and has read the turn id
         of its latest checkpoint while holding it (with its own queries, in one round trip).
@@ -152,19 +163,11 @@ class Threads:
                 values = await self.graph.ainvoke(None, thread, durability=DURABILITY)
             control = _control_of(values, control)
         else:
-            values = await self.graph.ainvoke(
-                start_state(turn, control, limited=limited), thread, durability=DURABILITY
-            )
+            start = start_state(turn, control, limited=limited, operator_messages=operator_messages)
+            values = await self.graph.ainvoke(start, thread, durability=DURABILITY)
         return TurnRun(
             outputs=list(values.get("outputs", [])),
             handoff=values.get("handoff"),
             failed=bool(values.get("failed")),
             control=control,
         )
-
-    async def record_operator_message(self, conversation_id: str, outcome: OutboundOutcome) -> None:
-        """Add a message a person sent to the thread (idempotent by its command id)."""
-        async with self.exclusive(conversation_id) as config:
-            await self.graph.aupdate_state(
-                config, {"messages": [operator_message(outcome)]}, as_node=RECORD
-            )

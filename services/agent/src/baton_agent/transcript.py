@@ -65,9 +65,20 @@ def turn_message(turn_id: str, messages: list[InboundMessage]) -> HumanMessage:
     return HumanMessage(content=body, id=f"turn:{turn_id}")
 
 
-def operator_message(outcome: OutboundOutcome) -> AIMessage:
-    """A message a human operator sent, idempotent by command id."""
+def operator_text(outcome: OutboundOutcome) -> str:
+    """How a message a human operator sent reads in the thread: who, then what."""
     operator = outcome.details.get("operator")
     who = f"operator {operator}" if operator else "operator"
     text = (outcome.text or f"[a {outcome.kind.value} message]").strip()
-    return AIMessage(content=f"({who}) {text}", id=f"operator:{outcome.command_id}")
+    return f"({who}) {text}"
+
+
+def operator_key(outcome: OutboundOutcome) -> str:
+    """What identifies one sent operator message: WhatsApp's id (each part of a long text
+    has its own), else the command's."""
+    return outcome.wa_message_id or outcome.command_id
+
+
+def operator_message(key: str, text: str) -> AIMessage:
+    """An operator's message in the thread, idempotent by its key (`operator_key`)."""
+    return AIMessage(content=text, id=f"operator:{key}")

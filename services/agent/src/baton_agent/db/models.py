@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -47,6 +49,26 @@ turns = Table(
     Column("completed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # A conversation's recent turns: its AI answers within the hour (`repo.turn_state`).
     Index("ix_turns_conversation_completed", "conversation_id", "completed_at"),
+)
+
+# What human operators sent, waiting for the conversation's next turn to carry it into the
+# thread (`turn_id` set then). The turn is the thread's only writer: operator messages written
+# into the thread directly, by another replica while a turn ran, forked it and one was lost.
+operator_messages = Table(
+    "operator_messages",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("conversation_id", String(200), nullable=False),
+    # WhatsApp's id of the message (each part of a long one has its own), else the command's.
+    Column("message_key", String(200), nullable=False, unique=True),
+    Column("text", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("turn_id", Uuid, nullable=True),
+    Index(
+        "ix_operator_messages_waiting",
+        "conversation_id",
+        postgresql_where=text("turn_id IS NULL"),
+    ),
 )
 
 # LangGraph's checkpoint table (its DDL is LangGraph's, migration 0003), declared for reads:

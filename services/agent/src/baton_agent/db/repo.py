@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import JSON, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from baton_agent.db.models import checkpoints, conversations, turns
+from baton_agent.db.models import checkpoints, conversations, operator_messages, turns
 from baton_shared.events import Mode
 
 
@@ -86,6 +86,18 @@ _RECENT_ANSWERS = (
     )
     .scalar_subquery()
 )
+# Operator messages waiting for this turn, as [key, text] pairs in the order they were sent.
+_om = operator_messages.c
+_WAITING_OPERATOR_MESSAGES = (
+    select(
+        func.json_agg(
+            aggregate_order_by(func.json_build_array(_om.message_key, _om.text), _om.id),
+            type_=JSON,
+        )
+    )
+    .where(_om.conversation_id == bindparam("conversation_id"), _om.turn_id.is_(None))
+    .scalar_subquery()
+)
 _TURN_STATE = select(
     select(turns.c.turn_id).where(turns.c.turn_id == bindparam("turn_id")).exists(),
     select(conversations.c.mode)
@@ -94,6 +106,7 @@ _TURN_STATE = select(
     _OWN_EPOCH,
     _CHECKPOINTED_TURN,
     _RECENT_ANSWERS,
+    _WAITING_OPERATOR_MESSAGES,
 )
 
 
@@ -107,12 +120,14 @@ class TurnState:
         checkpointed_turn_id: the turn of the thread's latest checkpoint, if any.
         recent_answers: AI answers in the conversation since `since` under the stored
             epoch, counted up to `cap`.
+        operator_messages: (key, text) of what operators sent since the last turn, in order.
     """
 
     done: bool
     control: Control
     checkpointed_turn_id: str | None
     recent_answers: int
+    operator_messages: list[tuple[str, str]]
 
 
 async def turn_state(
@@ -130,7 +145,34 @@ async def turn_state(
     """
     params = {"turn_id": turn_id, "conversation_id": conversation_id, "since": since, "cap": cap}
     row = (await conn.execute(_TURN_STATE, params)).one()
-    return TurnState(bool(row[0]), _control(row[1], row[2]), row[3], int(row[4]))
+    waiting = [(str(key), str(text)) for key, text in row[5] or []]
+    return TurnState(bool(row[0]), _control(row[1], row[2]), row[3], int(row[4]), waiting)
+
+
+async def add_operator_message(
+    session: AsyncSession, conversation_id: str, message_key: str, text: str
+) -> None:
+    """Keep what an operator sent for the conversation's next turn (once per key)."""
+    await session.execute(
+        insert(operator_messages)
+        .values(conversation_id=conversation_id, message_key=message_key, text=text)
+        .on_conflict_do_nothing(index_elements=[operator_messages.c.message_key])
+    )
+
+
+async def carry_operator_messages(
+    session: AsyncSession, turn_id: uuid.UUID, message_keys: list[str]
+) -> None:
+    """Mark these operator messages as in the thread, carried by `turn_id`."""
+    if message_keys:
+        await session.execute(
+            update(operator_messages)
+            .where(
+                operator_messages.c.message_key.in_(message_keys),
+                operator_messages.c.turn_id.is_(None),
+            )
+            .values(turn_id=turn_id)
+        )
 
 
 async def apply_control(

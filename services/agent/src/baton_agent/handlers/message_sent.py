@@ -1,20 +1,23 @@
-"""`wa.outbound.results` MessageSent: record what human operators said into the thread."""
+"""`wa.outbound.results` MessageSent: keep what human operators said for the thread."""
 
 from __future__ import annotations
 
 from baton_agent.context import AgentContext
+from baton_agent.db import repo
+from baton_agent.transcript import operator_key, operator_text
 from baton_shared.events import Author, MessageSent, conversation_id_for
 
 
 async def handle_message_sent(ctx: AgentContext, event: MessageSent) -> None:
-    """Add an operator's sent message to the conversation's thread (idempotent by command id).
-
-    No inbox row: the thread de-duplicates by message id, so a repeat changes nothing.
-    """
+    """Keep an operator's sent message until the conversation's next turn carries it into the
+    thread (`Threads` in `runner`). Idempotent by its key: a repeat changes nothing."""
     outcome = event.payload
     if outcome.author is not Author.OPERATOR:
         return
     conversation_id = event.conversation_id or conversation_id_for(
         outcome.phone_number_id, outcome.to
     )
-    await ctx.threads.record_operator_message(conversation_id, outcome)
+    async with ctx.session() as session:
+        await repo.add_operator_message(
+            session, conversation_id, operator_key(outcome), operator_text(outcome)
+        )

@@ -54,8 +54,16 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
             and turn.messages
         ):
             await _show_typing(ctx, event, control.epoch)
+        repeat = state.checkpointed_turn_id == str(turn.turn_id)
+        # A repeat's thread has what its first run carried; the rest waits for the next turn.
+        carried = [] if repeat else state.operator_messages
         run = await ctx.threads.run_held(
-            thread, turn, control, state.checkpointed_turn_id, limited=limited
+            thread,
+            turn,
+            control,
+            state.checkpointed_turn_id,
+            limited=limited,
+            operator_messages=carried,
         )
 
     ran_under = run.control  # a repeat's first run may have had another control
@@ -72,6 +80,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         )
         if not await repo.log_turn(session, record):
             return  # another delivery of the same turn won the race
+        await repo.carry_operator_messages(session, turn.turn_id, [key for key, _ in carried])
         if control is not own:  # remember what the hash told us
             await repo.apply_control(
                 session,
