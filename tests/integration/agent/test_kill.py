@@ -101,6 +101,7 @@ async def processes(
         # Short, so the replacement takes the dead process's turn over quickly; longer than
         # the few milliseconds a turn lasts here, so a live turn is never taken twice.
         "RECLAIM_IDLE_MS": "1500",
+        "AGENT_TURN_TIMEOUT_SECONDS": "1",  # which RECLAIM_IDLE_MS must exceed
         "LOG_LEVEL": "INFO",
     }
     procs = AgentProcesses(env, tmp_path, [])

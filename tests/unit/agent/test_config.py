@@ -152,3 +152,10 @@ def test_bad_numbers_file_names_file_number_and_field(
         load_config(settings(AGENT_NUMBERS_FILE=str(path)))
     assert str(path) in str(raised.value)
     assert expected in str(raised.value)
+
+
+def test_a_live_turn_is_never_reclaimed() -> None:
+    with pytest.raises(ValueError, match=r"RECLAIM_IDLE_MS \(60000\) must exceed"):
+        settings(AGENT_TURN_TIMEOUT_SECONDS=90, RECLAIM_IDLE_MS=60_000)
+    defaults = settings()
+    assert defaults.reclaim_idle_ms > defaults.turn_timeout_seconds * 1000

@@ -20,7 +20,7 @@ def test_defaults_follow_the_run_contract(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.delenv(name, raising=False)
     s = BufferSettings.model_validate(BASE)
     assert (s.port, s.quiet_seconds, s.max_seconds, s.max_messages) == (8082, 4, 15, 20)
-    assert s.stuck_turn_seconds == 120
+    assert s.stuck_turn_seconds == 300
 
 
 def test_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

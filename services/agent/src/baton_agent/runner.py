@@ -16,6 +16,7 @@ it is sent, which another replica running a turn of the same conversation would 
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -87,6 +88,7 @@ def start_state(
         "handoff": None,
         "failed": False,
         "model_calls": 0,
+        "started_at": time.time(),
         "limited": limited,
     }
 

@@ -59,9 +59,14 @@ class AgentSettings(BaseServiceSettings):
         db_pool_size: connections of the checkpointer's pool (`AGENT_DB_POOL_SIZE`); each
             checkpoint read or write holds one for a few milliseconds, never across a model
             call, so a handful serve hundreds of concurrent turns.
-        reclaim_idle_ms: a turn pending this long is taken over from a (dead) replica; longer
-            than the base default because a turn may legitimately wait on several slow model
-            calls, and a live turn must not be run twice at once (`RECLAIM_IDLE_MS`).
+        turn_timeout_seconds: the longest a turn may spend on the model, retries and tool
+            rounds included; once past it, no model call or retry starts and the customer
+            gets the apology, a person the conversation (`AGENT_TURN_TIMEOUT_SECONDS`). It
+            bounds how long a live turn runs, which `RECLAIM_IDLE_MS` and the buffer's
+            `BUFFER_STUCK_TURN_SECONDS` must exceed.
+        reclaim_idle_ms: a turn pending this long is taken over from a (dead) replica; more
+            than `turn_timeout_seconds` (checked at start), or a turn still running would be
+            taken over and run twice at once (`RECLAIM_IDLE_MS`).
         checkpoint_history_hours: a conversation's superseded checkpoints (LangGraph's step
             history; Baton reads only the latest) are deleted once the oldest of them is this
             old; 0 keeps them for ever (`AGENT_CHECKPOINT_HISTORY_HOURS`).
@@ -103,11 +108,24 @@ class AgentSettings(BaseServiceSettings):
     )
     concurrency: int = Field(256, ge=1, le=4096, validation_alias="AGENT_CONCURRENCY")
     db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
-    reclaim_idle_ms: int = Field(default=180_000, ge=10)
+    turn_timeout_seconds: float = Field(
+        90.0, gt=0, le=3600, validation_alias="AGENT_TURN_TIMEOUT_SECONDS"
+    )
+    reclaim_idle_ms: int = Field(default=120_000, ge=10)
     typing_indicator: bool = Field(True, validation_alias="AGENT_TYPING_INDICATOR")
     checkpoint_history_hours: float = Field(
         24, ge=0, validation_alias="AGENT_CHECKPOINT_HISTORY_HOURS"
     )
+
+    @model_validator(mode="after")
+    def _live_turns_are_not_reclaimed(self) -> AgentSettings:
+        if self.reclaim_idle_ms <= self.turn_timeout_seconds * 1000:
+            raise ValueError(
+                f"RECLAIM_IDLE_MS ({self.reclaim_idle_ms}) must exceed "
+                f"AGENT_TURN_TIMEOUT_SECONDS ({self.turn_timeout_seconds:g} s): a turn still "
+                "running would be taken over by another replica and run twice at once"
+            )
+        return self
 
     @model_validator(mode="after")
     def _thread_holds_history(self) -> AgentSettings:

@@ -20,7 +20,11 @@ class BufferSettings(BaseServiceSettings):
             this many); 0 closes a burst at its first message, with no size cap
             (`BUFFER_MAX_MESSAGES`).
         stuck_turn_seconds: a turn the agent has not reported done after this long is given
-            up on, logged and counted, and the next turn is released (`BUFFER_STUCK_TURN_SECONDS`).
+            up on, logged and counted, and the next turn is released. It must exceed the
+            longest an agent can take to finish a turn after a crash: its `RECLAIM_IDLE_MS`
+            (120 s) and half again (reclaims are looked for every half), plus its
+            `AGENT_TURN_TIMEOUT_SECONDS` (90 s), or a turn redone after a crash is answered
+            after, or beside, the next one (`BUFFER_STUCK_TURN_SECONDS`).
         tick_ms: how often the ticker looks for due conversations (`BUFFER_TICK_MS`).
         claim_lease_seconds: a replica that claimed a conversation and died holds it this long
             before another replica takes it over (`BUFFER_CLAIM_LEASE_SECONDS`).
@@ -38,7 +42,7 @@ class BufferSettings(BaseServiceSettings):
     quiet_seconds: float = Field(4.0, ge=0, validation_alias="BUFFER_QUIET_SECONDS")
     max_seconds: float = Field(15.0, ge=0, validation_alias="BUFFER_MAX_SECONDS")
     max_messages: int = Field(20, ge=0, validation_alias="BUFFER_MAX_MESSAGES")
-    stuck_turn_seconds: float = Field(120.0, gt=0, validation_alias="BUFFER_STUCK_TURN_SECONDS")
+    stuck_turn_seconds: float = Field(300.0, gt=0, validation_alias="BUFFER_STUCK_TURN_SECONDS")
     tick_ms: int = Field(50, ge=1, le=10_000, validation_alias="BUFFER_TICK_MS")
     claim_lease_seconds: float = Field(30.0, gt=0, validation_alias="BUFFER_CLAIM_LEASE_SECONDS")
     recovery_seconds: float = Field(60.0, gt=0, validation_alias="BUFFER_RECOVERY_SECONDS")

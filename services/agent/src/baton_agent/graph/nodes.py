@@ -37,6 +37,10 @@ class EmptyAnswerError(Exception):
     """The model answered with neither text nor a tool call."""
 
 
+class TurnTimeoutError(TimeoutError):
+    """The turn's `AGENT_TURN_TIMEOUT_SECONDS` are spent: no model call or retry starts."""
+
+
 def text_outputs(text: str) -> list[Output]:
     """Text outputs, split at sentence boundaries into WhatsApp-sized messages."""
     return [Output(kind="text", text=part, link=None, caption=None) for part in split_text(text)]
@@ -186,9 +190,13 @@ class Nodes:
         # After a tool round the model may have nothing to add (the API then answers a
         # candidate without parts): the tools' results may have been the answer.
         after_tools = calls > 1
+        deadline = state.get("started_at", time.time()) + self.settings.turn_timeout_seconds
         try:
             answer = await self._invoke_with_retries(
-                persona, self.history(state["messages"], persona.prompt), accept_empty=after_tools
+                persona,
+                self.history(state["messages"], persona.prompt),
+                accept_empty=after_tools,
+                deadline=deadline,
             )
         except Exception as exc:
             log.error("model failed after %d tries: %s", self.settings.gemini_retries, exc)
@@ -209,16 +217,27 @@ class Nodes:
         }
 
     async def _invoke_with_retries(
-        self, persona: Persona, messages: list[BaseMessage], *, accept_empty: bool = False
+        self,
+        persona: Persona,
+        messages: list[BaseMessage],
+        *,
+        accept_empty: bool = False,
+        deadline: float,
     ) -> AIMessage:
         """One answer, retried with backoff on errors and (unless `accept_empty`) on an
-        answer with neither text nor a tool call."""
+        answer with neither text nor a tool call; nothing runs past `deadline` (epoch s)."""
         s = self.settings
         for attempt in range(1, s.gemini_retries + 1):
             started = time.perf_counter()
+            left = deadline - time.time()
+            if left <= 0:
+                raise TurnTimeoutError(
+                    f"turn past AGENT_TURN_TIMEOUT_SECONDS ({s.turn_timeout_seconds:g} s)"
+                )
             try:
                 try:
-                    answer = await self._ainvoke(persona, messages)
+                    async with asyncio.timeout(left):
+                        answer = await self._ainvoke(persona, messages)
                 finally:
                     metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
                 if not isinstance(answer, AIMessage):
@@ -229,9 +248,9 @@ class Nodes:
                 return answer
             except Exception as exc:
                 metrics.ERRORS.labels(_error_reason(exc)).inc()
-                if attempt == s.gemini_retries:
-                    raise
                 delay = s.gemini_retry_backoff_seconds * 2 ** (attempt - 1)
+                if attempt == s.gemini_retries or time.time() + delay >= deadline:
+                    raise
                 log.warning("model call %d failed (%s); retrying in %.1fs", attempt, exc, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")

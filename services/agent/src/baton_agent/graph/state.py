@@ -43,6 +43,8 @@ class AgentState(TypedDict, total=False):
         handoff: why the AI handed the conversation to a person in this turn, if it did.
         failed: the model could not answer; the customer gets an apology.
         model_calls: model calls made in this turn.
+        started_at: when the turn's run started (epoch seconds): its model work ends
+            `AGENT_TURN_TIMEOUT_SECONDS` later.
         limited: the conversation has had its AI answers for the hour: this turn goes to a
             person without a model call.
     """
@@ -56,4 +58,5 @@ class AgentState(TypedDict, total=False):
     handoff: str | None
     failed: bool
     model_calls: int
+    started_at: float
     limited: bool
