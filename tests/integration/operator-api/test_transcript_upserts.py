@@ -51,3 +51,32 @@ async def test_upserts_survive_the_generic_plan_of_a_reused_connection(
         rows = await transcript.page(session, conversation_id, after=0, limit=200)
     assert len(rows) == 2 * EXECUTIONS
     assert {r.status for r in rows if r.direction == "out"} == {"sent"}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "final"),
+    [
+        (["requested", "sent", "read", "played", "delivered"], "played"),  # a voice note
+        (["requested", "sent", "failed", "played"], "failed"),  # failed stays final
+    ],
+)
+async def test_outbound_status_only_moves_forward(
+    ctx: ServiceContext, statuses: list[str], final: str
+) -> None:
+    wa_id = new_wa_id()
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    command_id = str(uuid.uuid4())
+    async with ctx.db.session() as session:
+        await repo.ensure(session, conversation_id, PHONE_NUMBER_ID, wa_id)
+        for status in statuses:
+            await transcript.upsert_outbound(
+                session,
+                conversation_id,
+                command_id=command_id,
+                author="ai",
+                kind="audio",
+                status=status,
+                at=utcnow(),
+            )
+        [row] = await transcript.page(session, conversation_id, after=0, limit=10)
+    assert row.status == final

@@ -104,3 +104,15 @@ async def test_failed_status_is_final_and_names_window_closed(ctx: SenderContext
 async def _when_len(values: Any, n: int) -> list[str] | None:
     got = list(await values)
     return got if len(got) >= n else None
+
+
+async def test_a_voice_note_played_after_read(ctx: SenderContext, bus: Bus) -> None:
+    command_id, wamid = await sent_message(ctx, bus)
+    for value in ("read", "played", "read", "failed"):  # a late read and failed change nothing
+        await bus.publish(status(wamid, value))
+    end = status(wamid, "delivered")
+    await bus.publish(end)
+    await wait_until(lambda: handled(ctx, end), what="last status handled")
+    assert await wait_until(lambda: _when_len(changes(bus, command_id), 2)) == ["read", "played"]
+    rows = await message_rows(ctx, command_id)
+    assert rows[0].status == "played"

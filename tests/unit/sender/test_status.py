@@ -19,6 +19,10 @@ S = Status
         (S.DELIVERED, S.SENT, False),  # sent after delivered
         (S.READ, S.DELIVERED, False),
         (S.READ, S.READ, False),  # duplicate
+        (S.READ, S.PLAYED, True),  # a voice note first played
+        (S.DELIVERED, S.PLAYED, True),
+        (S.PLAYED, S.READ, False),
+        (S.PLAYED, S.FAILED, False),
         (S.SENT, S.FAILED, True),
         (S.READ, S.FAILED, False),
         (S.FAILED, S.READ, False),  # failed is final

@@ -1,11 +1,11 @@
 """The life of an outbound message, and the rule that its status only moves forward.
 
-    queued -> claimed -> calling -> sent -> delivered -> read
+    queued -> claimed -> calling -> sent -> delivered -> read -> played (voice messages)
                  \\          \\        \\         \\
                   +-> suppressed / failed (final)
 
-`queued`, `claimed` and `calling` belong to the sender; `sent`, `delivered`, `read` and
-`failed` come from WhatsApp (the send call's answer, then status webhooks, in any order).
+`queued`, `claimed` and `calling` belong to the sender; `sent`, `delivered`, `read`, `played`
+and `failed` come from WhatsApp (the send call's answer, then status webhooks, in any order).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Status(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
+    PLAYED = "played"
     FAILED = "failed"
     SUPPRESSED = "suppressed"
 
@@ -35,6 +36,7 @@ _RANK = {
     Status.SENT: 3,
     Status.DELIVERED: 4,
     Status.READ: 5,
+    Status.PLAYED: 6,
 }
 
 # A failure the sender declared because a crash left the call's outcome unknown: WhatsApp's
@@ -52,7 +54,7 @@ def advances(current: Status, new: Status, *, reason: str | None = None) -> bool
     if current in FINAL:
         return current is Status.FAILED and reason == OUTCOME_UNKNOWN and new in _RANK
     if new is Status.FAILED:
-        return current not in (Status.DELIVERED, Status.READ)
+        return current not in (Status.DELIVERED, Status.READ, Status.PLAYED)
     if new is Status.SUPPRESSED:
         return current in PENDING
     return _RANK[new] > _RANK[current]

@@ -104,6 +104,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
+    PLAYED = "played"  # a voice message we sent was first played (after read)
     FAILED = "failed"
     UNKNOWN = "unknown"
 

@@ -32,7 +32,15 @@ MEDIA_COLUMNS = (
 _BEGINNING: ColumnElement[datetime] = literal_column("'-infinity'::timestamptz")
 
 # Delivery status only moves forward; failed and suppressed are final.
-STATUS_RANK = {"requested": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "suppressed": 4}
+STATUS_RANK = {
+    "requested": 0,
+    "sent": 1,
+    "delivered": 2,
+    "read": 3,
+    "played": 4,  # a voice message first played
+    "failed": 5,
+    "suppressed": 5,
+}
 
 
 async def add_inbound(

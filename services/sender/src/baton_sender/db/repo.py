@@ -72,7 +72,7 @@ WHERE m.seq = v.seq
 # or read one keeps its status; anything else becomes sent. The wamid is stored either way.
 _MARK_SENT = text("""
 UPDATE messages m
-SET status = CASE WHEN m.status IN ('failed', 'suppressed', 'delivered', 'read')
+SET status = CASE WHEN m.status IN ('failed', 'suppressed', 'delivered', 'read', 'played')
                   THEN m.status ELSE 'sent' END,
     wa_message_id = coalesce(m.wa_message_id, v.wamid), lease_until = NULL, updated_at = now()
 FROM unnest(CAST(:seqs AS bigint[]), CAST(:wamids AS text[])) AS v(seq, wamid)
