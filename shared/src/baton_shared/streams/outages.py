@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncpg  # type: ignore[import-untyped]
 import psycopg
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import exc as sa_exc
 
@@ -21,6 +22,7 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     TimeoutError,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisOutOfMemoryError,  # full (maxmemory, noeviction): refuses writes until drained
     asyncpg.exceptions.PostgresConnectionError,  # cannot connect, connection failure
     asyncpg.exceptions.ConnectionDoesNotExistError,  # closed mid-operation
     asyncpg.exceptions.AdminShutdownError,  # the server is shutting down or restarting
