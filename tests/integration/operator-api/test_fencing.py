@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.control import ControlState
 from baton_operator_api.fencing import resync
+from baton_shared.db.tables import inbox
 from baton_shared.events import ControlChange, InterventionRequested, Mode
 from baton_shared.events.ids import conversation_id_for
 from baton_shared.streams import names
@@ -51,7 +53,7 @@ async def test_intervention_request_moves_to_pending_human_with_a_new_epoch(
         phone_number_id=PHONE_NUMBER_ID,
         wa_id=wa_id,
         mode=Mode.PENDING_HUMAN,
-        epoch=0,
+        epoch=1,  # the agent asks under the epoch after its turn's (0)
         reason="customer asked for a human",
     )
     event = InterventionRequested.create(change, producer="agent", conversation_id=conversation_id)
@@ -69,3 +71,39 @@ async def test_intervention_request_moves_to_pending_human_with_a_new_epoch(
     item = next(i for i in queue.json()["items"] if i["id"] == conversation_id)
     assert (item["mode"], item["needs_attention"], item["epoch"]) == ("pending_human", True, 1)
     assert item["waiting_since"] is not None
+
+
+async def test_a_late_intervention_request_does_not_silence_the_ai_after_handback(
+    client: httpx.AsyncClient, bus: Bus, ctx: ServiceContext, new_operator: NewOperator
+) -> None:
+    # The AI asked for a person under epoch 1 (its turn ran at 0); before that event was
+    # handled an operator took over (1) and handed back (2). Applied late, it would put the
+    # conversation in pending_human at 3 and fence the AI right after the handback.
+    token = await new_operator()
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+    handback = await client.post("/api/v1/handback", json={"wa_id": wa_id}, headers=auth(token))
+    assert handback.json()["epoch"] == 2
+    late = ControlChange(
+        phone_number_id=PHONE_NUMBER_ID,
+        wa_id=wa_id,
+        mode=Mode.PENDING_HUMAN,
+        epoch=1,
+        reason="customer asked for a human",
+    )
+    event = InterventionRequested.create(late, producer="agent", conversation_id=conversation_id)
+    await bus.publish(event)
+    await wait_until(lambda: _handled(ctx, event), what="late request handled")
+
+    assert await ctx.fence.read(conversation_id) == ControlState(Mode.AI, 2)
+    conversation = await client.get(f"/api/v1/conversations/{conversation_id}", headers=auth(token))
+    assert (conversation.json()["mode"], conversation.json()["epoch"]) == ("ai", 2)
+
+
+async def _handled(ctx: ServiceContext, event: InterventionRequested) -> bool:
+    async with ctx.db.session() as session:
+        found = await session.scalar(
+            select(inbox.c.event_id).where(inbox.c.event_id == event.event_id)
+        )
+        return found is not None

@@ -52,8 +52,11 @@ def test_handback_and_resolve() -> None:
 
 
 def test_intervention_and_reopen() -> None:
-    assert decide_intervention(AI) == ControlState(Mode.PENDING_HUMAN, 4)
-    assert decide_intervention(HELD) is None
+    assert decide_intervention(AI, AI.epoch + 1) == ControlState(Mode.PENDING_HUMAN, 4)
+    assert decide_intervention(HELD, HELD.epoch + 1) is None
+    # Asked before a takeover and handback that have happened since: stale.
+    assert decide_intervention(AI, AI.epoch) is None
+    assert decide_intervention(AI, AI.epoch - 2) is None
     assert decide_reopen(ControlState(Mode.RESOLVED, 7)) == ControlState(Mode.AI, 7)
     assert decide_reopen(HELD) is None
 

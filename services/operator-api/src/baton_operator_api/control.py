@@ -66,9 +66,14 @@ def decide_resolve(state: ControlState, actor: str, role: Role) -> ControlState 
     return state.moved_to(Mode.RESOLVED)
 
 
-def decide_intervention(state: ControlState) -> ControlState | None:
-    """The state after the AI asks for a human; an operator already holding it keeps it."""
-    if state.mode in (Mode.OPERATOR, Mode.PENDING_HUMAN):
+def decide_intervention(state: ControlState, requested_epoch: int) -> ControlState | None:
+    """The state after the AI asks for a human; an operator already holding it keeps it.
+
+    The AI asks under the epoch after the one its turn ran under (`requested_epoch`): a
+    request not newer than the current epoch comes from before a takeover, handback or
+    resolve that has happened since, and is stale (applied late, it would fence the AI again
+    right after a handback, or queue a resolved conversation)."""
+    if state.mode in (Mode.OPERATOR, Mode.PENDING_HUMAN) or requested_epoch <= state.epoch:
         return None
     return state.moved_to(Mode.PENDING_HUMAN)
 

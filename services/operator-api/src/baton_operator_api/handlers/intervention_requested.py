@@ -23,7 +23,7 @@ async def handle(ctx: ServiceContext, event: InterventionRequested) -> None:
             await repo.ensure(session, conversation_id, change.phone_number_id, change.wa_id)
             row = await repo.lock(session, conversation_id)
             assert row is not None
-            new = control.decide_intervention(repo.state_of(row))
+            new = control.decide_intervention(repo.state_of(row), change.epoch)
             if new is not None:
                 await repo.save_control(
                     session, conversation_id, new, reason=change.reason, waiting="start"
