@@ -242,3 +242,48 @@ async def test_a_conversation_says_until_when_free_form_messages_are_allowed(
     )
     [item] = listed.json()["items"]
     assert item["window_closes_at"] == r.json()["window_closes_at"]
+
+
+async def test_a_retried_operator_message_is_sent_once(
+    client: httpx.AsyncClient, bus: Bus, new_operator: NewOperator
+) -> None:
+    # The operator's tool timed out and sent the same message again (complaint #3): with the
+    # client's id for the message, the retry gets the first command id and sends nothing.
+    holder = await new_operator()
+    wa_id = new_wa_id()
+    await customer_writes(bus, client, holder, wa_id)
+    await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(holder))
+    message = {"wa_id": wa_id, "text": "Your refund is on its way", "client_id": "msg-1"}
+
+    first = await client.post("/api/v1/operator-message", json=message, headers=auth(holder))
+    again = await client.post("/api/v1/operator-message", json=message, headers=auth(holder))
+    by_header = await client.post(
+        "/api/v1/operator-message",
+        json={"wa_id": wa_id, "text": "Your refund is on its way"},
+        headers={**auth(holder), "Idempotency-Key": "msg-1"},
+    )
+    other = await client.post(
+        "/api/v1/operator-message",
+        json={**message, "client_id": "msg-2"},
+        headers=auth(holder),
+    )
+    clash = await client.post(
+        "/api/v1/operator-message",
+        json=message,
+        headers={**auth(holder), "Idempotency-Key": "msg-3"},
+    )
+
+    assert [r.status_code for r in (first, again, by_header, other)] == [202, 202, 202, 202]
+    assert first.json()["command_id"] == again.json()["command_id"]
+    assert by_header.json()["command_id"] == first.json()["command_id"]
+    assert other.json()["command_id"] != first.json()["command_id"]
+    assert clash.status_code == 422
+    commands = await wait_until(lambda: _count_at_least(outbound_commands(bus, wa_id), 2))
+    assert sorted(c["command_id"] for c in commands) == sorted(
+        [first.json()["command_id"], other.json()["command_id"]]
+    )
+
+
+async def _count_at_least(found: Any, n: int) -> Any:
+    items = await found
+    return items if len(items) >= n else None

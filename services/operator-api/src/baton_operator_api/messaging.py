@@ -22,13 +22,23 @@ from baton_shared.events import (
     utcnow,
 )
 
+_CLIENT_IDS = uuid.UUID("5b0f3e1c-8a7d-4c2e-9f61-2d4b7a9c0e13")
+
+
+def command_id_of(conversation_id: str, actor: str, client_id: str | None) -> str:
+    """A new command id, or with the client's id for the message the same one every time
+    (per conversation and operator), so a repeated request is recognised."""
+    if client_id is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_CLIENT_IDS, f"{conversation_id}\x00{actor}\x00{client_id}"))
+
 
 def command_for(
-    body: OperatorMessageIn, phone_number_id: str, actor: str, epoch: int
+    body: OperatorMessageIn, phone_number_id: str, actor: str, epoch: int, command_id: str
 ) -> OutboundCommand:
     """The outbound command of an operator message."""
     common = {
-        "command_id": str(uuid.uuid4()),
+        "command_id": command_id,
         "phone_number_id": phone_number_id,
         "to": body.customer,
         "author": Author.OPERATOR,
@@ -57,6 +67,10 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
         row = await repo.lock(session, conversation_id)
         if row is None:
             raise NotFoundError(f"no conversation {conversation_id}")
+        command_id = command_id_of(conversation_id, actor.name, body.client_id)
+        if body.client_id is not None and await transcript.has_outbound(session, command_id):
+            # A repeat (a retry after a timeout): accepted already, nothing is sent again.
+            return CommandAccepted(command_id=command_id, conversation_id=conversation_id)
         state = repo.state_of(row)
         if not control.may_write(state, actor.name, actor.role):
             holder = (
@@ -88,7 +102,7 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
                 code="unknown_template",
                 hint=f"approved: {approved.names()} (GET /api/v1/templates)",
             )
-        command = command_for(body, row.phone_number_id, actor.name, state.epoch)
+        command = command_for(body, row.phone_number_id, actor.name, state.epoch, command_id)
         event = MessageRequested.create(command, producer=PRODUCER, conversation_id=conversation_id)
         await transcript.upsert_outbound(
             session,

@@ -121,6 +121,14 @@ class OperatorMessageIn(CustomerRef):
     )
     media: MediaIn | None = None
     template: TemplateIn | None = None
+    client_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="the client's id for this message (or the `Idempotency-Key` header): a "
+        "request repeated with the same one (a retry after a timeout) is answered with the "
+        "first one's command id and sends nothing again",
+    )
 
     @model_validator(mode="after")
     def _one_content(self) -> Self:

@@ -137,6 +137,14 @@ async def upsert_outbound(
     )
 
 
+async def has_outbound(session: AsyncSession, command_id: str) -> bool:
+    """Whether an outbound message with this command id is in the transcript."""
+    found = await session.scalar(
+        select(m.c.id).where(m.c.command_id == command_id, OUTBOUND).limit(1)
+    )
+    return found is not None
+
+
 async def page(
     session: AsyncSession,
     conversation_id: str,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
 
 from baton_operator_api import actions, messaging
 from baton_operator_api.api.deps import Context, CurrentOperator
@@ -13,7 +15,7 @@ from baton_operator_api.api.schemas import (
     OperatorMessageIn,
     TakeoverIn,
 )
-from baton_operator_api.errors import responses
+from baton_operator_api.errors import UnprocessableError, responses
 
 router = APIRouter(
     prefix="/api/v1", tags=["control"], responses=responses(400, 401, 403, 404, 409, 413, 422, 503)
@@ -31,9 +33,22 @@ async def takeover(body: TakeoverIn, ctx: Context, me: CurrentOperator) -> Conve
     "/operator-message", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED
 )
 async def operator_message(
-    body: OperatorMessageIn, ctx: Context, me: CurrentOperator
+    body: OperatorMessageIn,
+    ctx: Context,
+    me: CurrentOperator,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=200, description="as `client_id`")
+    ] = None,
 ) -> CommandAccepted:
-    """Send a message as the operator holding the conversation; answers the command id."""
+    """Send a message as the operator holding the conversation; answers the command id.
+
+    With `client_id` (or `Idempotency-Key`), a repeat of the request sends nothing again."""
+    if idempotency_key is not None:
+        if body.client_id not in (None, idempotency_key):
+            raise UnprocessableError(
+                "`client_id` and the Idempotency-Key header differ", code="invalid_request"
+            )
+        body = body.model_copy(update={"client_id": idempotency_key})
     return await messaging.send(ctx, me, body)
 
 
