@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 
@@ -85,6 +86,10 @@ class UnprocessableError(ApiError):
         self.code = code
 
 
+# invalid byte sequence (NUL in text), untranslatable character (\u0000 in jsonb)
+_NUL_REFUSED = frozenset({"22021", "22P05"})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn these errors (and Redis outages) into JSON answers."""
 
@@ -111,6 +116,21 @@ def install(app: FastAPI) -> None:
         errors = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
         body = {"error": "validation_error", "detail": jsonable_encoder(errors)}
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    async def _unstorable(_: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL refuses NUL (U+0000) in text and jsonb: the input's fault, not ours. The
+        # transaction was rolled back: nothing was written. Anything else is a server error.
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if sqlstate not in _NUL_REFUSED:
+            raise exc
+        return JSONResponse(
+            {
+                "error": "invalid_text",
+                "detail": "text contains a NUL character (U+0000), which cannot be stored",
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(RedisError)
     async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator
 
 from baton_operator_api import actions
 from baton_operator_api.api.deps import Context, CurrentOperator, SessionDep
@@ -26,6 +27,17 @@ router = APIRouter(
 ConversationId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC; one that UTC cannot express (0001-01-01T00:00+01:00) is refused."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("out of the range of dates that can be stored") from None
+
+
+Instant = Annotated[datetime, AfterValidator(_in_utc)]
+
+
 @router.get("", response_model=ConversationPage)
 async def list_conversations(
     session: SessionDep,
@@ -34,7 +46,7 @@ async def list_conversations(
     mode: Literal["ai", "operator", "pending_human", "resolved"] | None = None,
     needs_attention: bool | None = None,
     operator: Annotated[str | None, Query(max_length=100)] = None,
-    updated_since: datetime | None = None,
+    updated_since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationPage:
     """Conversations, the customer who has waited longest first."""
