@@ -7,7 +7,6 @@ import pytest
 
 from baton_operator_api.main import cli
 from baton_operator_api.settings import OperatorApiSettings
-
 from baton_shared.streams.bus import Bus
 
 from .conftest import NewOperator, auth, customer_writes, new_wa_id
