@@ -18,8 +18,11 @@ hundreds of milliseconds) plus one small commit. The sender chooses at most once
 recovery marks such a message failed with reason `outcome_unknown` (operators see it) instead
 of risking a duplicate, and WhatsApp's status webhook for it - matched through
 `biz_opaque_callback_data` - turns it back into `sent`/`delivered`/`read` if it did go out.
-Network errors without an answer are inside the same window; the issue asks to retry them,
-so a timeout after WhatsApp accepted a message can, rarely, send it twice.
+Network errors are told apart the same way (the reference: "treat network timeouts on send
+as non-idempotent"): one before the request was written (no connection could be had) is
+retried; one after it (a timeout or reset while waiting for the answer) ends the message as
+`outcome_unknown`, like a crash in the call. Read receipts and typing indicators, harmless to
+repeat, are retried either way.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from baton_sender.context import SenderContext
 from baton_sender.dispatch import record
 from baton_sender.dispatch.backoff import retry_delay
 from baton_sender.fencing import fence_of
+from baton_sender.status import OUTCOME_UNKNOWN
 from baton_sender.whatsapp.errors import (
     WINDOW_CLOSED_CODE,
     InvalidMessageError,
@@ -82,7 +86,18 @@ async def send_one(ctx: SenderContext, row: Any) -> None:
         return
     except NetworkError as exc:
         metrics.WA_ERRORS.labels("network").inc()
-        await _retry_or_fail(ctx, row, attempts, None, {"network_error": str(exc)})
+        if exc.maybe_sent and command.kind not in NOT_MESSAGES:
+            # Written, then no answer: WhatsApp may have accepted it. At most once, as for a
+            # crash in the call (see the module's docstring); a status webhook corrects it.
+            metrics.OUTCOMES.labels(OUTCOME_UNKNOWN, row.kind).inc()
+            details = {
+                "network_error": str(exc),
+                "explanation": "no answer from WhatsApp after the request was sent; the "
+                "message may or may not have been delivered and is not re-sent",
+            }
+            await record.failed(ctx, seq, OUTCOME_UNKNOWN, details=details)
+        else:  # never left (no connection), or a read receipt / typing call: safe again
+            await _retry_or_fail(ctx, row, attempts, None, {"network_error": str(exc)})
         return
     finally:
         metrics.CALL_SECONDS.observe(time.perf_counter() - started)

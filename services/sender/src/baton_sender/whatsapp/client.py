@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from baton_sender.whatsapp.errors import NetworkError, WhatsAppError
+from baton_sender.whatsapp.errors import NetworkError, NotSentError, WhatsAppError
 from baton_sender.whatsapp.http import Http11Pool
 from baton_shared.http1 import HttpClientKind, HttpProtocolError, choose_http_client
 
@@ -40,9 +40,12 @@ class HttpxTransport:
 
     async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
         """POST `body` (JSON) to `path`; returns (status, body)."""
-        response = await self.client.post(
-            path, content=body, headers={"Content-Type": "application/json"}
-        )
+        try:
+            response = await self.client.post(
+                path, content=body, headers={"Content-Type": "application/json"}
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise NotSentError(f"{type(exc).__name__}: {exc}") from exc
         return response.status_code, response.content
 
     async def aclose(self) -> None:
@@ -82,8 +85,10 @@ class WhatsAppClient:
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         try:
             status, content = await self.pool.post_json(path, payload)
+        except NotSentError as exc:
+            raise NetworkError(str(exc), maybe_sent=False) from exc
         except (OSError, TimeoutError, HttpProtocolError, httpx.TransportError) as exc:
-            raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+            raise NetworkError(f"{type(exc).__name__}: {exc}", maybe_sent=True) from exc
         try:
             data: Any = json.loads(content)
         except ValueError:

@@ -67,5 +67,18 @@ class WhatsAppError(Exception):
         )
 
 
+class NotSentError(Exception):
+    """No connection to WhatsApp could be had: the request never left (safe to retry)."""
+
+
 class NetworkError(Exception):
-    """The call did not get an answer (connection refused, reset, timeout)."""
+    """The call did not get an answer (connection refused, reset, timeout).
+
+    Attributes:
+        maybe_sent: the request may have reached WhatsApp (it failed after being written):
+            the API has no idempotency key, so sending it again could send it twice.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent

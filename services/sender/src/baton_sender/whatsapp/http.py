@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from baton_sender.whatsapp.errors import NotSentError
 from baton_shared.http1 import Http1Pool, decoded_body
 
 
@@ -46,9 +47,16 @@ class Http11Pool:
             f"POST {self.prefix}{path} HTTP/1.1\r\n{self._head}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode("latin-1") + body
-        async with self._slots, asyncio.timeout(self.timeout):
-            connection = await self._pool.connection(self.origin)
-            answer = await self._pool.exchange(connection, request)
+        connected = False
+        try:
+            async with self._slots, asyncio.timeout(self.timeout):
+                connection = await self._pool.connection(self.origin)
+                connected = True  # from here the request may reach WhatsApp
+                answer = await self._pool.exchange(connection, request)
+        except (OSError, TimeoutError) as exc:
+            if not connected:
+                raise NotSentError(f"{type(exc).__name__}: {exc}") from exc
+            raise
         return answer.status, decoded_body(answer)
 
     async def aclose(self) -> None:
