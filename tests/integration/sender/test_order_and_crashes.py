@@ -96,7 +96,7 @@ async def test_crash_after_send_before_recording_is_not_sent_twice(
     async with ctx.db.session() as session:
         await repo.add_messages(session, [r | {"status": "claimed"} for r in rows_of(event)])
     (row,) = await message_rows(ctx, event.payload.command_id)
-    await record.begin_call(ctx, row.seq, 1)
+    assert await record.begin_call(ctx, row.seq, 1, row.lease_until)
     # The call goes out; the process dies before recording the answer.
     wamid = await ctx.client.send(
         PHONE_NUMBER_ID, build_body(event.payload, f"{event.payload.command_id}#0")
@@ -149,3 +149,34 @@ async def test_two_dispatchers_never_send_one_customer_twice_at_once(
     finally:
         stop.set()
         await task
+
+
+async def test_a_worker_that_stalled_past_its_claim_does_not_send_again(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    # A worker claimed the message, then stalled (a long GC pause, a slow database) past its
+    # lease: recovery put the message back, another worker sent it. When the stalled worker
+    # wakes, its claim is gone: it must neither call WhatsApp nor put the message back.
+    to = new_customer()
+    await open_window(ctx, to)
+    event = command(to, text="once only")
+    from baton_sender.db import repo
+    from baton_sender.handlers.message_requested import message_rows as rows_of
+
+    async with ctx.db.session() as session:
+        await repo.add_messages(session, [r | {"status": "claimed"} for r in rows_of(event)])
+        await session.execute(
+            text("UPDATE messages SET lease_until = now() + interval '1 h' WHERE command_id = :c"),
+            {"c": event.payload.command_id},
+        )
+    (stalled,) = await message_rows(ctx, event.payload.command_id)
+    await expire_leases(ctx)
+    ctx.work.set()
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id), timeout=30)
+    assert isinstance(done, MessageSent)
+
+    assert not await record.begin_call(ctx, stalled.seq, 1, stalled.lease_until)
+    await record.release(ctx, stalled.seq, 0)
+    (row,) = await message_rows(ctx, event.payload.command_id)
+    assert row.status == "sent"
+    assert len(await emulator.messages(to)) == 1

@@ -60,12 +60,17 @@ _CLAIM_PLANNING = text(
 )
 
 
+# Only under the claim this worker holds: the claim's lease is its token. A worker that
+# stalled past its lease finds the message re-queued (and maybe claimed, even sent, by
+# another): it must not call WhatsApp again.
 _BEGIN_CALLS = text("""
 UPDATE messages m
 SET status = 'calling', attempts = v.attempts, updated_at = now(),
     lease_until = now() + make_interval(secs => :lease)
-FROM unnest(CAST(:seqs AS bigint[]), CAST(:attempts AS integer[])) AS v(seq, attempts)
-WHERE m.seq = v.seq
+FROM unnest(CAST(:seqs AS bigint[]), CAST(:attempts AS integer[]),
+    CAST(:claims AS timestamptz[])) AS v(seq, attempts, claim)
+WHERE m.seq = v.seq AND m.status = 'claimed' AND m.lease_until IS NOT DISTINCT FROM v.claim
+RETURNING m.seq
 """)
 
 # A failed or suppressed message stays so (a failed webhook overtook the answer), a delivered
@@ -161,17 +166,30 @@ async def get(session: AsyncSession, seq: int, *, lock: bool = False) -> Row[Any
 
 
 async def begin_calls(
-    session: AsyncSession, calls: Sequence[tuple[int, int]], lease_seconds: float
-) -> None:
-    """Mark messages `calling` with their attempt counts, in one statement."""
+    session: AsyncSession, calls: Sequence[tuple[int, int, datetime]], lease_seconds: float
+) -> set[int]:
+    """Mark messages `calling` with their attempt counts, in one statement, each only while
+    still claimed under its claim (`(seq, attempts, claim lease)`); returns the seqs marked."""
     ordered = sorted(calls)
-    await session.execute(
+    result = await session.execute(
         _BEGIN_CALLS,
         {
-            "seqs": [seq for seq, _ in ordered],
-            "attempts": [attempts for _, attempts in ordered],
+            "seqs": [seq for seq, _, _ in ordered],
+            "attempts": [attempts for _, attempts, _ in ordered],
+            "claims": [claim for _, _, claim in ordered],
             "lease": lease_seconds,
         },
+    )
+    return {int(seq) for seq in result.scalars()}
+
+
+async def requeue(session: AsyncSession, seq: int, **values: Any) -> None:
+    """Put a message being sent back in the queue, unless it is no longer being sent (its
+    claim lapsed and recovery settled it, or a status webhook overtook the call)."""
+    await session.execute(
+        update(messages)
+        .where(messages.c.seq == seq, messages.c.status.in_(("claimed", "calling")))
+        .values(updated_at=func.now(), status="queued", **values)
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -32,18 +32,18 @@ async def release(ctx: SenderContext, seq: int, delay: float, **fields: Any) -> 
     """Put a claimed message back in the queue, due after `delay` seconds (order is kept:
     it stays the head of its customer's queue)."""
     async with ctx.db.session() as session:
-        await repo.set_fields(
+        await repo.requeue(
             session,
             seq,
-            status=Status.QUEUED,
             lease_until=None,
             not_before=func.now() + timedelta(seconds=delay),
             **fields,
         )
 
 
-async def begin_call(ctx: SenderContext, seq: int, attempts: int) -> None:
+async def begin_call(ctx: SenderContext, seq: int, attempts: int, claim: datetime) -> bool:
     """Commit that the call is about to start: from here a crash leaves the outcome unknown.
+    False when the claim (`claim`, its lease) is no longer this worker's: no call then.
 
     Concurrent sends commit together (one UPDATE per batch); this returns after the commit."""
     batches = ctx.batches.get("begin_call")
@@ -51,18 +51,21 @@ async def begin_call(ctx: SenderContext, seq: int, attempts: int) -> None:
         batches = ctx.batches["begin_call"] = Coalescer(
             partial(_begin_calls, ctx), partial(_begin_one, ctx)
         )
-    await batches.submit((seq, attempts))
+    began: bool = await batches.submit((seq, attempts, claim))
+    return began
 
 
-async def _begin_calls(ctx: SenderContext, calls: Sequence[tuple[int, int]]) -> list[None]:
+async def _begin_calls(
+    ctx: SenderContext, calls: Sequence[tuple[int, int, datetime]]
+) -> list[bool]:
     lease = ctx.settings.wa_http_timeout + ctx.settings.claim_lease_seconds
     async with ctx.db.session() as session:
-        await repo.begin_calls(session, calls, lease)
-    return [None] * len(calls)
+        began = await repo.begin_calls(session, calls, lease)
+    return [seq in began for seq, _, _ in calls]
 
 
-async def _begin_one(ctx: SenderContext, call: tuple[int, int]) -> None:
-    await _begin_calls(ctx, [call])
+async def _begin_one(ctx: SenderContext, call: tuple[int, int, datetime]) -> bool:
+    return (await _begin_calls(ctx, [call]))[0]
 
 
 async def sent(ctx: SenderContext, seq: int, wa_message_id: str | None) -> None:

@@ -71,7 +71,11 @@ async def send_one(ctx: SenderContext, row: Any) -> None:
     if not await _permits(ctx, row, command):
         return
     attempts = row.attempts + 1
-    await record.begin_call(ctx, seq, attempts)
+    if not await record.begin_call(ctx, seq, attempts, row.lease_until):
+        # This worker stalled past its claim's lease: the message is someone else's now.
+        log.warning("claim of message %s lapsed before its call; not sent by this worker", seq)
+        metrics.OUTCOMES.labels("claim_lapsed", row.kind).inc()
+        return
     fence = await fence_of(ctx, row)
     if fence is not None:
         metrics.OUTCOMES.labels("suppressed", row.kind).inc()
