@@ -156,3 +156,32 @@ async def test_stats_count_modes_and_messages(
     assert stats["conversations_by_mode"]["ai"] >= 1
     assert stats["messages_today"]["in"] >= 1
     assert set(stats["ai_latency_ms"]) == {"p50", "p95"}
+
+
+async def test_open_feeds_are_capped_and_never_starve_takeovers(
+    server_url: str, client: httpx.AsyncClient, bus: Bus, app: FastAPI, new_operator: NewOperator
+) -> None:
+    # Each open feed holds a Redis connection in a blocking read. They come from the feeds'
+    # own pool, capped: dashboards left open can never take the connections a takeover
+    # needs to write its fence (before, ~100 feeds made every takeover answer 503).
+    ctx = app.state.ctx
+    ctx.feeds.limit = 2
+    token = await new_operator()
+    wa_id = new_wa_id()
+    await customer_writes(bus, client, token, wa_id)
+    assert ctx.feeds.bus.redis is not ctx.runtime.bus.redis
+
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(base_url=server_url, timeout=10))
+        for _ in range(2):
+            opened = await stack.enter_async_context(
+                http.stream("GET", "/api/v1/events", headers=auth(token))
+            )
+            assert opened.status_code == 200
+        third = await http.get("/api/v1/events", headers=auth(token))
+        assert third.status_code == 503
+        assert third.json()["error"] == "too_many_feeds"
+        takeover = await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+        assert takeover.status_code == 200
+
+    await wait_until(lambda: _true(ctx.feeds.open == 0), what="closed feeds give their place back")

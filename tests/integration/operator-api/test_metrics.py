@@ -35,7 +35,7 @@ async def test_actions_and_the_handoff_wait_are_counted(
     wa_id = new_wa_id()
     conversation_id = await customer_writes(bus, client, token, wa_id)
     change = ControlChange(
-        phone_number_id=PHONE_NUMBER_ID, wa_id=wa_id, mode=Mode.PENDING_HUMAN, epoch=0
+        phone_number_id=PHONE_NUMBER_ID, wa_id=wa_id, mode=Mode.PENDING_HUMAN, epoch=1
     )
     await bus.publish(
         InterventionRequested.create(change, producer="agent", conversation_id=conversation_id)

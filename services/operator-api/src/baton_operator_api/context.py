@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from baton_operator_api.feed import Feeds
 from baton_operator_api.fencing import Fence
 from baton_operator_api.settings import OperatorApiSettings
 from baton_operator_api.templates import Templates
@@ -24,11 +25,13 @@ class ServiceContext:
         fence: the Redis fencing state writer.
         templates: the approved message templates, when a templates file is configured.
         media_wake: set when customer media was recorded, to wake this process's downloader.
+        feeds: the live feeds' own Redis pool and their cap.
     """
 
     runtime: Runtime
     settings: OperatorApiSettings
     fence: Fence
+    feeds: Feeds
     templates: Templates | None = None
     media_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -54,6 +54,16 @@ class ApiError(Exception):
         self.hint = hint
 
 
+class UnavailableError(ApiError):
+    """The service cannot take this request now; retrying later may succeed."""
+
+    status = 503
+
+    def __init__(self, detail: str, *, code: str = "unavailable", hint: str | None = None):
+        super().__init__(detail, hint=hint)
+        self.code = code
+
+
 class ControlConflictError(ApiError):
     """The action conflicts with who holds the conversation."""
 

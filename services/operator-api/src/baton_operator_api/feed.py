@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
+
+from baton_operator_api.errors import UnavailableError
 from baton_operator_api.failures import explain, failed
 from baton_shared.events import (
     NOT_MESSAGES,
@@ -153,3 +156,51 @@ async def follow(
             described = describe(event)
             if described is not None:
                 yield FeedItem(",".join(positions), *described)
+
+
+class Feeds:
+    """This replica's live feeds: a Redis connection pool of their own (each open feed keeps
+    one connection in a blocking read), so however many dashboards are open, the pool that
+    takeovers, handbacks and the consumers use stays free; and a cap on how many are open.
+
+    Args:
+        redis_url: the Redis server.
+        prefix: the key prefix of this deployment's streams.
+        limit: feeds open at once; one more is refused with 503.
+    """
+
+    def __init__(self, redis_url: str, prefix: str, limit: int) -> None:
+        # One connection per feed, one for reading where the streams end (`positions_now`).
+        redis = Redis.from_url(redis_url, decode_responses=True, max_connections=limit + 1)
+        self.bus = Bus(redis, prefix=prefix)
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> FeedSlot:
+        """A slot for one more feed, or 503 when all are taken."""
+        if self.open >= self.limit:
+            raise UnavailableError(
+                f"{self.limit} live feeds are open on this replica already",
+                code="too_many_feeds",
+                hint="close another feed, or raise OPERATOR_API_FEED_MAX_CLIENTS",
+            )
+        self.open += 1
+        return FeedSlot(self)
+
+    async def aclose(self) -> None:
+        """Close the feeds' connections."""
+        await self.bus.aclose()
+
+
+class FeedSlot:
+    """One open feed's place; `release` is idempotent (called when the stream ends, and again
+    when the response finishes, whichever comes first)."""
+
+    def __init__(self, feeds: Feeds) -> None:
+        self._feeds: Feeds | None = feeds
+
+    def release(self) -> None:
+        """Give the place back."""
+        if self._feeds is not None:
+            self._feeds.open -= 1
+            self._feeds = None

@@ -24,6 +24,7 @@ from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.db.media import expire_all
 from baton_operator_api.db.models import SCHEMA, TRANSCRIPT_RETENTION
+from baton_operator_api.feed import Feeds
 from baton_operator_api.fencing import Fence, resync
 from baton_operator_api.limits import BodyLimit
 from baton_operator_api.media.worker import MediaDownloader
@@ -43,7 +44,8 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
     """The operator-api app: consumers, fencing re-sync, and the HTTP API."""
     runtime = Runtime(SERVICE, settings, SCHEMA)
     templates = load_templates(settings.templates_file) if settings.templates_file else None
-    ctx = ServiceContext(runtime, settings, Fence(runtime.bus), templates)
+    feeds = Feeds(settings.redis_url, settings.redis_prefix, settings.feed_max_clients)
+    ctx = ServiceContext(runtime, settings, Fence(runtime.bus), feeds, templates)
     consumer.register(ctx)
     runtime.workers.append(  # heals a lost Redis write of a fencing hash
         Periodic(
@@ -84,6 +86,7 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
             message_templates.router,
         ],
         on_start=[start],
+        on_stop=[feeds.aclose],
     )
     app.state.ctx = ctx
     errors.install(app)

@@ -44,6 +44,10 @@ class OperatorApiSettings(BaseServiceSettings):
             for ever; otherwise at least 31, as WhatsApp reports a message's status for up to
             30 days (`OPERATOR_API_TRANSCRIPT_RETENTION_DAYS`). `RETENTION_DAYS` does not
             apply here.
+        feed_max_clients: live feeds (`GET /api/v1/events`) one replica serves at once; each
+            holds a Redis connection of the feed's own pool, so feeds can never take the
+            connections takeovers and handbacks need. One more is answered 503
+            (`OPERATOR_API_FEED_MAX_CLIENTS`).
         templates_file: the business's approved message templates, YAML or JSON (see
             `templates`); unset, any template is passed on to WhatsApp
             (`OPERATOR_API_TEMPLATES_FILE`).
@@ -56,6 +60,9 @@ class OperatorApiSettings(BaseServiceSettings):
         30.0, validation_alias="OPERATOR_API_FENCE_RESYNC_SECONDS", gt=0
     )
     max_body_bytes: int = Field(65_536, validation_alias="OPERATOR_API_MAX_BODY_BYTES", ge=1024)
+    feed_max_clients: int = Field(
+        50, validation_alias="OPERATOR_API_FEED_MAX_CLIENTS", ge=1, le=10_000
+    )
     window_hours: int = Field(24, ge=1)
     wa_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://")
     wa_api_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$")

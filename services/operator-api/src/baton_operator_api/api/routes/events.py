@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from baton_operator_api import feed
 from baton_operator_api.api.deps import Context, CurrentOperator
 from baton_operator_api.errors import responses
 
-router = APIRouter(prefix="/api/v1", tags=["events"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=responses(401, 422, 503))
 
 
 @router.get(
@@ -28,16 +29,22 @@ async def events(
     conversation_id: Annotated[str | None, Query(max_length=64)] = None,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EventSourceResponse:
-    """Messages in and out, delivery statuses and mode changes as they happen, in order."""
+    """Messages in and out, delivery statuses and mode changes as they happen, in order.
+
+    503 `too_many_feeds` when this replica serves `OPERATOR_API_FEED_MAX_CLIENTS` already."""
+    slot = ctx.feeds.take()
 
     async def stream() -> AsyncIterator[dict[str, str]]:
-        since = feed.parse_position(last_event_id)
-        items = feed.follow(
-            ctx.runtime.bus, ctx.runtime.stop, conversation_id=conversation_id, since=since
-        )
-        async for item in items:
-            if await request.is_disconnected():
-                break
-            yield {"id": item.id, "event": item.kind, "data": json.dumps(item.data)}
+        try:
+            since = feed.parse_position(last_event_id)
+            items = feed.follow(
+                ctx.feeds.bus, ctx.runtime.stop, conversation_id=conversation_id, since=since
+            )
+            async for item in items:
+                if await request.is_disconnected():
+                    break
+                yield {"id": item.id, "event": item.kind, "data": json.dumps(item.data)}
+        finally:
+            slot.release()
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventSourceResponse(stream(), ping=15, background=BackgroundTask(slot.release))
