@@ -6,7 +6,7 @@ import pytest
 
 from baton_sender import keys, metrics
 from baton_sender.context import SenderContext
-from baton_shared.events import MessageFailed, MessageSent
+from baton_shared.events import Author, MessageFailed, MessageSent, OutboundKind
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
 
@@ -109,3 +109,25 @@ async def test_token_error_raises_alert_and_pauses_sending(
     ctx.work.set()
     await wait_until(lambda: results(bus, second.payload.command_id), timeout=15)
     assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == ["first", "second"]
+
+
+async def test_a_failing_typing_indicator_does_not_hold_the_answer_back(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    # The typing indicator heads the customer's queue; the answer waits behind it. A failing
+    # indicator gets one retry, not the full budget of backoffs.
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(type="read", code=131000, count=2)  # read calls carry no `to`
+    typing = command(
+        to, kind=OutboundKind.TYPING, author=Author.AI, text=None, reply_to="wamid.in.t1"
+    )
+    answer = command(to, author=Author.AI, text="the answer")
+    await bus.publish(typing)
+    await bus.publish(answer)
+
+    (sent,) = await wait_until(lambda: results(bus, answer.payload.command_id), timeout=15)
+    assert isinstance(sent, MessageSent)
+    (gave_up,) = await results(bus, typing.payload.command_id)
+    assert isinstance(gave_up, MessageFailed)
+    assert gave_up.payload.details["attempts"] == 2

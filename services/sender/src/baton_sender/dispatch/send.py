@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # Rate-limit slots up to this far ahead are reserved and slept through; later ones release
 # the claim.
 MAX_INLINE_WAIT = 1.0
+COSMETIC_ATTEMPTS = 2  # tries of a read receipt or typing indicator (see `_retry_or_fail`)
 
 
 async def send_one(ctx: SenderContext, row: Any) -> None:
@@ -182,7 +183,15 @@ async def _retry_or_fail(
     details: dict[str, Any],
 ) -> None:
     code = exc.code if exc else None
-    if attempts >= ctx.settings.max_attempts:
+    # A read receipt or typing indicator heads its customer's queue like a message, and the
+    # answer waits behind it: it gets one retry, not the full budget (WhatsApp drops the
+    # indicator after 25 s anyway, and backing off up to half a minute delays the answer).
+    limit = (
+        min(COSMETIC_ATTEMPTS, ctx.settings.max_attempts)
+        if row.kind in NOT_MESSAGES
+        else (ctx.settings.max_attempts)
+    )
+    if attempts >= limit:
         metrics.OUTCOMES.labels("retries_exhausted", row.kind).inc()
         await record.failed(
             ctx,
