@@ -131,3 +131,26 @@ async def test_a_failing_typing_indicator_does_not_hold_the_answer_back(
     (gave_up,) = await results(bus, typing.payload.command_id)
     assert isinstance(gave_up, MessageFailed)
     assert gave_up.payload.details["attempts"] == 2
+
+
+async def test_a_long_text_whose_first_part_fails_is_not_sent_with_a_hole(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(to=to, code=131026, count=1)  # the first part is refused for good
+    event = command(to, text="Sentence number one. " * 500)  # ~10,500 characters: 3 parts
+    await bus.publish(event)
+
+    async def all_parts() -> list[object] | None:
+        found = await results(bus, event.payload.command_id)
+        return found if len(found) == 3 else None
+
+    found = await wait_until(all_parts, timeout=15)
+    assert all(isinstance(e, MessageFailed) for e in found)
+    assert sorted(e.payload.reason for e in found) == [
+        "earlier_part_failed",
+        "earlier_part_failed",
+        "rejected",
+    ]
+    assert await emulator.messages(to) == []

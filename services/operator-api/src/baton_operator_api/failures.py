@@ -27,8 +27,12 @@ _REASONS = {
     ),
     "fenced": "Not sent: a person took over the conversation before this AI answer went out.",
     "outcome_unknown": (
-        "Unknown: the sender stopped while WhatsApp was answering. If WhatsApp delivered it, "
-        "its status will still arrive; otherwise send it again."
+        "Unknown: the sender stopped, or got no answer, while WhatsApp was taking it. If "
+        "WhatsApp delivered it, its status will still arrive; otherwise send it again."
+    ),
+    "earlier_part_failed": (
+        "Not sent: an earlier part of this long text failed, so the rest was held back "
+        "rather than arrive with a gap."
     ),
     "retries_exhausted": "Not sent: WhatsApp could not be reached or was busy, after every retry.",
     "rejected": "Not sent: WhatsApp refused the message.",

@@ -212,6 +212,21 @@ async def get_by_command(session: AsyncSession, command_id: str) -> list[Row[Any
     return list((await session.execute(stmt)).all())
 
 
+async def later_parts(session: AsyncSession, command_id: str, part: int) -> list[Row[Any]]:
+    """The parts of a long text after `part` still waiting to be sent, locked."""
+    stmt = (
+        select(messages)
+        .where(
+            messages.c.command_id == command_id,
+            messages.c.part > part,
+            messages.c.status == Status.QUEUED,
+        )
+        .order_by(messages.c.part)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).all())
+
+
 async def set_fields(session: AsyncSession, seq: int, **values: Any) -> None:
     """Update one message (and its `updated_at`)."""
     await session.execute(

@@ -27,6 +27,8 @@ from baton_shared.events import (
 
 log = logging.getLogger(__name__)
 
+EARLIER_PART_FAILED = "earlier_part_failed"
+
 
 async def release(ctx: SenderContext, seq: int, delay: float, **fields: Any) -> None:
     """Put a claimed message back in the queue, due after `delay` seconds (order is kept:
@@ -108,7 +110,11 @@ async def failed(
     error: PlatformError | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """The message will not be sent: record why and emit MessageFailed."""
+    """The message will not be sent: record why and emit MessageFailed.
+
+    A part of a long text that failed for good takes the text's later parts with it (reason
+    `earlier_part_failed`): the customer would otherwise get the text with a hole in it. Not
+    for `outcome_unknown`, whose part most likely went out."""
     async with ctx.db.session() as session:
         row = await repo.get(session, seq, lock=True)
         if row is None or Status(row.status) not in (Status.QUEUED, Status.CLAIMED, Status.CALLING):
@@ -124,7 +130,18 @@ async def failed(
         payload = outcome(
             row, status=DeliveryStatus.FAILED, reason=reason, error=error, details=details
         )
-        await add_to_outbox(session, result_event(MessageFailed, row, payload))
+        events: list[Event] = [result_event(MessageFailed, row, payload)]
+        if row.parts > 1 and reason != OUTCOME_UNKNOWN:
+            for later in await repo.later_parts(session, row.command_id, row.part):
+                await repo.set_fields(
+                    session, later.seq, status=Status.FAILED, reason=EARLIER_PART_FAILED
+                )
+                because = {"failed_part": row.part, "failed_because": reason}
+                failed_too = outcome(
+                    later, status=DeliveryStatus.FAILED, reason=EARLIER_PART_FAILED, details=because
+                )
+                events.append(result_event(MessageFailed, later, failed_too))
+        await add_to_outbox(session, *events)
 
 
 async def suppressed(ctx: SenderContext, seq: int, mode: str, epoch: int) -> None:
