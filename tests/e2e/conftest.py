@@ -25,7 +25,10 @@ E2E_ENV = {
     "GOOGLE_API_KEY": "",
     "WA_GRAPH_URL": "",
     "BATON_BOOTSTRAP_ADMIN_TOKEN": "e2e-admin-token-0123456789abcdef",
-    "RECLAIM_IDLE_MS": "2000",
+    # A turn's model work is bounded (AGENT_TURN_TIMEOUT_SECONDS) below the reclaim time, so
+    # a turn still running is never taken over; both well above MODEL_DELAY_MS.
+    "RECLAIM_IDLE_MS": "4000",
+    "AGENT_TURN_TIMEOUT_SECONDS": "3",
 }
 
 

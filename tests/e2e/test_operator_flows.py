@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ADMIN = {"Authorization": f"Bearer {E2E_ENV['BATON_BOOTSTRAP_ADMIN_TOKEN']}"}
 PHONE_NUMBER_ID = "100000000000001"  # the WhatsApp emulator's default business number
-# Below RECLAIM_IDLE_MS (2000 in E2E_ENV): a turn must not be reclaimed while it runs.
+# Below AGENT_TURN_TIMEOUT_SECONDS (3 s in E2E_ENV, itself below RECLAIM_IDLE_MS).
 MODEL_DELAY_MS = 1200
 
 
