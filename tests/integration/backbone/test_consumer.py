@@ -288,3 +288,29 @@ async def test_dead_letter_streams_are_never_trimmed_by_length(bus: Bus) -> None
     assert bus.maxlen_of(STREAM) == bus.maxlen > 0
     assert bus.maxlen_of(names.dlq(STREAM)) == 0
     assert bus.maxlen_of(names.dlq(names.WA_WEBHOOKS)) == 0
+
+
+async def test_after_an_outage_an_ordered_consumer_keeps_stream_order(bus: Bus) -> None:
+    # Entries read while the database was away stay with the consumer; when it is back they
+    # are handled before anything newer, so a stream whose order matters keeps it.
+    down = True
+    handled: list[int] = []
+
+    async def needs_the_database(event: Event, delivery: Delivery) -> None:
+        assert isinstance(event, PlatformErrorReceived)
+        if down:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        handled.append(event.payload.errors[0].code)
+
+    c = consumer(bus, needs_the_database, reclaim_idle_ms=60_000)
+    await c.ensure_group()
+    for n in (1, 2, 3):
+        await bus.publish(make_event(n))
+
+    async with running(c):
+        await wait_until(lambda: _true(c.outage_pause > 0), what="the outage met")
+        for n in (4, 5):
+            await bus.publish(make_event(n))
+        down = False
+        await wait_until(lambda: _true(len(handled) == 5), timeout=15, what="all handled")
+    assert handled == [1, 2, 3, 4, 5]

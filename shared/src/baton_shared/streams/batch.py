@@ -59,6 +59,8 @@ class BatchConsumer(Consumer):
         if time.monotonic() >= self._reclaim_at:
             handled += await self.reclaim()
             self._reclaim_at = time.monotonic() + self.reclaim_idle_ms / 2000
+        if self._own_backlog:  # an outage left entries with us: first those, in order
+            return handled + await self.redo_own_backlog()
         reply: Any = await self.bus.redis.xreadgroup(
             self.group, self.name, {self._stream_key: ">"}, count=self.batch, block=self.block_ms
         )

@@ -6,6 +6,8 @@ because PostgreSQL or Redis is unreachable leaves its entry pending without coun
 dead-lettering (it is retried when reclaimed, however many deliveries that takes), and the
 consumer backs off (0.5 s doubling to `MAX_OUTAGE_PAUSE`) before reading more, instead of
 running through the stream while nothing can succeed. A crash during a retry counts again.
+An ordered consumer (concurrency 1) then handles the entries it was left holding, in stream
+order, before it reads new ones: otherwise later entries would be handled before them.
 
 Delivery is at least once. A handler must be idempotent (see `baton_shared.db.inbox`): it may
 see an entry again after a crash between its commit and the acknowledgement.
@@ -108,6 +110,7 @@ class Consumer:
         self._inflight: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self.outage_pause = 0.0  # seconds to wait before the next read (0: no outage seen)
+        self._own_backlog = False  # an outage left entries with us: handle them first
         # Labelled children looked up once: `labels()` per event is measurable at high rates.
         self._delivery_delay = metrics.DELIVERY_DELAY.labels(stream, group)
         self._handled = metrics.HANDLED.labels(stream, group)
@@ -146,6 +149,8 @@ class Consumer:
         if time.monotonic() >= self._next_reclaim:
             handled += await self.reclaim()
             self._next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
+        if self._own_backlog:
+            return handled + await self.redo_own_backlog()
         free = await self._free_slots()
         reply: Any = await self.bus.redis.xreadgroup(
             self.group,
@@ -282,9 +287,31 @@ class Consumer:
         self._log(entry, event, "ok", started, count)
 
     def note_outage(self) -> None:
-        """A handling met an outage: wait longer before the next read (reset by a success)."""
+        """A handling met an outage: wait longer before the next read (reset by a success),
+        and (ordered consumers) handle what it left with us before anything newer."""
         self.outage_pause = min(MAX_OUTAGE_PAUSE, max(0.5, self.outage_pause * 2))
+        self._own_backlog = self.concurrency == 1
         metrics.OUTAGES.labels(self.stream, self.group).inc()
+
+    async def redo_own_backlog(self) -> int:
+        """Handle, in stream order, the entries this consumer holds (read, not acknowledged:
+        left by an outage); once none is left, new entries are read again."""
+        reply: Any = await self.bus.redis.xreadgroup(
+            self.group, self.name, {self._key: "0"}, count=self.batch
+        )
+        entries = [(entry_id, fields) for _s, got in reply or [] for entry_id, fields in got]
+        if not entries:
+            self._own_backlog = False
+            return 0
+        counts = await self._delivery_counts([entry_id for entry_id, _ in entries])
+        for entry_id, fields in entries:
+            if not fields:  # trimmed while it waited
+                await self._ack(entry_id)
+                continue
+            await self.process(Entry(entry_id, fields), count=counts.get(entry_id, 2))
+            if self._own_backlog and self.outage_pause:  # the outage goes on: wait again
+                break
+        return len(entries)
 
     def _log(
         self,
