@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from baton_operator_api.auth import Role
 from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.db.models import audit_log
+from baton_operator_api.settings import OperatorApiSettings
 from baton_shared.streams.bus import Bus
 
 from .conftest import NewOperator, auth, customer_writes, new_wa_id
@@ -135,3 +138,41 @@ async def test_operator_actions_land_in_the_audit_log(
         ("auditee", "message"),
         ("auditee", "handback"),
     ]
+
+
+async def test_an_admin_can_rotate_a_token_and_deactivate_an_operator(
+    client: httpx.AsyncClient,
+    admin_token: str,
+    new_operator: NewOperator,
+    settings: OperatorApiSettings,
+) -> None:
+    name = f"leaver-{uuid.uuid4().hex[:6]}"
+    old = await new_operator(name)
+    me = auth(old)
+    assert (await client.get("/api/v1/conversations", headers=me)).status_code == 200
+
+    # A leaked token: a new one is issued and the old one stops working at once.
+    rotated = await client.post(f"/api/v1/operators/{name}/token", headers=auth(admin_token))
+    assert rotated.status_code == 201
+    new = rotated.json()["token"]
+    assert (await client.get("/api/v1/conversations", headers=me)).status_code == 401
+    assert (await client.get("/api/v1/conversations", headers=auth(new))).status_code == 200
+
+    # The operator leaves: deactivated, every token refused.
+    gone = await client.delete(f"/api/v1/operators/{name}", headers=auth(admin_token))
+    assert gone.status_code == 204
+    assert (await client.get("/api/v1/conversations", headers=auth(new))).status_code == 401
+    listed = await client.get("/api/v1/operators", headers=auth(admin_token))
+    assert {"name": name, "role": "operator", "active": False} in listed.json()
+
+    # Operators cannot do it, unknown names are 404, and an admin cannot lock themselves out.
+    other = await new_operator()
+    assert (
+        await client.delete(f"/api/v1/operators/{name}", headers=auth(other))
+    ).status_code == 403
+    assert (
+        await client.post("/api/v1/operators/nobody/token", headers=auth(admin_token))
+    ).status_code == 404
+    myself = settings.bootstrap_admin_name
+    refused = await client.delete(f"/api/v1/operators/{myself}", headers=auth(admin_token))
+    assert refused.status_code == 409

@@ -86,6 +86,35 @@ async def revoke_other(
     )
 
 
+async def by_name(session: AsyncSession, name: str) -> Operator | None:
+    """The operator called `name` (active or not), locked for the caller's change."""
+    row = (
+        await session.execute(
+            select(operators.c.id, operators.c.name, operators.c.role)
+            .where(operators.c.name == name)
+            .with_for_update()
+        )
+    ).first()
+    return Operator(row.id, row.name, Role(row.role)) if row else None
+
+
+async def deactivate(session: AsyncSession, operator_id: uuid.UUID) -> None:
+    """Deactivate the operator and revoke every token it has."""
+    await session.execute(
+        update(operators).where(operators.c.id == operator_id).values(active=False)
+    )
+    await revoke_all(session, operator_id)
+
+
+async def revoke_all(session: AsyncSession, operator_id: uuid.UUID) -> None:
+    """Revoke every unrevoked token of the operator."""
+    await session.execute(
+        update(tokens)
+        .where(tokens.c.operator_id == operator_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
 async def list_all(session: AsyncSession) -> list[Any]:
     """Every operator, by name."""
     query = select(operators.c.name, operators.c.role, operators.c.active).order_by(
