@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from baton_sender import keys, metrics
@@ -154,3 +156,20 @@ async def test_a_long_text_whose_first_part_fails_is_not_sent_with_a_hole(
         "rejected",
     ]
     assert await emulator.messages(to) == []
+
+
+async def test_a_customer_known_only_by_username_gets_the_answer(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    # A customer who arrived by username has a business-scoped user id and no phone number:
+    # the message is addressed with `recipient`, not `to` (which WhatsApp refuses, code 100).
+    bsuid = f"US.{uuid.uuid4().int % 10**20:020d}"
+    await open_window(ctx, bsuid)
+    event = command(bsuid, author=Author.AI, text="Hello, username customer")
+    await bus.publish(event)
+
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id))
+    assert isinstance(done, MessageSent)
+    [sent] = await emulator.messages(bsuid)
+    assert sent["body"]["recipient"] == bsuid
+    assert "to" not in sent["body"]

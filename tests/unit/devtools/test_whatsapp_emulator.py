@@ -811,3 +811,22 @@ async def test_window_is_off_by_default(wa: tuple[httpx.AsyncClient, WaState]) -
     on = WaEmulatorSettings(wa_emulator_enforce_window=True, wa_emulator_pair_limit=False)
     config = create_app(on).state.emulator.config
     assert (config.enforce_window, config.pair_limit) == (True, False)
+
+
+async def test_a_business_scoped_recipient(
+    wa: tuple[httpx.AsyncClient, WaState], receiver: Receiver
+) -> None:
+    # A user known by username: `recipient` carries the business-scoped user id; statuses
+    # name them by `recipient_user_id`, with no phone number.
+    http, state = wa
+    user = "US.13491208655302741918"
+    body = {**without(TEXT, "to"), "recipient": user}
+    answer = (await http.post(SEND, json=body, headers=AUTH)).json()
+    assert answer["contacts"] == [{"input": user, "user_id": user}]
+    await state.drain()
+    sent = receiver.statuses_for(answer["messages"][0]["id"])[0]
+    assert sent["recipient_user_id"] == user
+    assert "recipient_id" not in sent
+    bad = await http.post(SEND, json={**without(TEXT, "to"), "recipient": "nobody"}, headers=AUTH)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == 100

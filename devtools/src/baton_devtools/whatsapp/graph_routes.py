@@ -12,7 +12,7 @@ from baton_devtools.whatsapp.errors import GraphError
 from baton_devtools.whatsapp.payloads import new_wamid
 from baton_devtools.whatsapp.state import MessageRecord, WaState
 from baton_devtools.whatsapp.statuses import deliver_statuses
-from baton_devtools.whatsapp.validation import SendRequest, validate_send
+from baton_devtools.whatsapp.validation import SendRequest, is_business_scoped, validate_send
 
 router = APIRouter(tags=["graph"])
 
@@ -48,7 +48,7 @@ async def send_message(
         message["message_status"] = "accepted"
     return {
         "messaging_product": "whatsapp",
-        "contacts": [{"input": send.to_input, "wa_id": send.to}],
+        "contacts": [_contact(send.to_input or "", send.to or "")],
         "messages": [message],
     }
 
@@ -117,3 +117,9 @@ def _record_read(
             api_version=version,
         )
     )
+
+
+def _contact(given: str, resolved: str) -> dict[str, str]:
+    """The answer's contact: the WhatsApp id, or for a business-scoped recipient its user id."""
+    key = "user_id" if is_business_scoped(resolved) else "wa_id"
+    return {"input": given, key: resolved}

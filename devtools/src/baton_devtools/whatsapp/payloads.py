@@ -11,6 +11,7 @@ from typing import Any
 from baton_devtools.whatsapp.errors import GraphError
 from baton_devtools.whatsapp.settings import WaEmulatorSettings
 from baton_devtools.whatsapp.state import MessageRecord
+from baton_devtools.whatsapp.validation import is_business_scoped
 
 ERROR_HREF = "/documentation/business-messaging/whatsapp/support/error-codes"
 CONVERSATION_TTL_SECONDS = 24 * 3600
@@ -46,12 +47,11 @@ def envelope(
 def status_item(record: MessageRecord, status: str, error: GraphError | None) -> dict[str, Any]:
     """One `statuses[]` item for `record`; conversation is omitted from v24.0 on."""
     to = record.to or ""
-    item: dict[str, Any] = {
-        "id": record.id,
-        "status": status,
-        "timestamp": now_timestamp(),
-        "recipient_id": to,
-    }
+    item: dict[str, Any] = {"id": record.id, "status": status, "timestamp": now_timestamp()}
+    if is_business_scoped(to):  # a user known by username: no phone number to show
+        item["recipient_user_id"] = to
+    else:
+        item["recipient_id"] = to
     if record.callback_data is not None:
         item["biz_opaque_callback_data"] = record.callback_data
     category = "utility" if record.type == "template" else "service"

@@ -22,6 +22,8 @@ from baton_devtools.whatsapp.validate_types import TYPE_VALIDATORS
 
 MESSAGE_TYPES = (*TYPE_VALIDATORS, "interactive")
 _PHONE_PUNCTUATION = re.compile(r"[+\-() ]")
+# A business-scoped user id: country code, a dot, digits (`US.13491208655302741918`).
+_BSUID = re.compile(r"^[A-Z]{2}\.[0-9]{5,40}$")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,12 @@ def validate_send(body: Any, business_number: str) -> SendRequest:
             f'Param recipient_type must be one of {{INDIVIDUAL, GROUP}} - got "{recipient_type}".'
         )
     to_input = _recipient(body)
-    to = to_input if recipient_type == "group" else normalize_wa_id(to_input)
+    if recipient_type == "group":
+        to = to_input
+    elif body.get("to") is None and body.get("recipient") is not None:
+        to = business_scoped_id(to_input)
+    else:
+        to = normalize_wa_id(to_input)
     if to == business_number:
         raise GraphError(131021, "Sender and recipient phone number is the same.")
     message_type = body.get("type", "text")
@@ -87,6 +94,18 @@ def normalize_wa_id(to: str) -> str:
     if not digits.isdigit() or not 5 <= len(digits) <= 15:
         raise GraphError(100, f"Invalid WhatsApp ID or phone number: {to}")
     return digits
+
+
+def business_scoped_id(value: str) -> str:
+    """A business-scoped user id (`US.13491208655302741918`), or raise code 100."""
+    if not _BSUID.match(value):
+        raise GraphError(100, f"Invalid recipient: {value}")
+    return value
+
+
+def is_business_scoped(value: str) -> bool:
+    """Whether `value` is a business-scoped user id rather than a WhatsApp id."""
+    return bool(_BSUID.match(value))
 
 
 def _recipient(body: dict[str, Any]) -> str:

@@ -19,6 +19,15 @@ def recipient(to: str) -> str:
     return f"+{to}" if to.isdigit() else to
 
 
+def addressed(to: str) -> dict[str, str]:
+    """Who the message goes to: `to` for a phone number (a WhatsApp id), `recipient` for a
+    business-scoped user id (`US.1349...`, a customer who arrived by username, without a
+    phone number: the reference, section 2.2)."""
+    if to.lstrip("+").isdigit():
+        return {"to": recipient(to)}
+    return {"recipient": to}
+
+
 def build_body(command: OutboundCommand, callback_data: str | None = None) -> dict[str, Any]:
     """The JSON body for `command`; raises `InvalidMessageError` when it breaks a limit."""
     kind = command.kind
@@ -36,7 +45,7 @@ def build_body(command: OutboundCommand, callback_data: str | None = None) -> di
     body = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": recipient(command.to),
+        **addressed(command.to),
         "type": kind.value,
         kind.value: _content(command),
     }
