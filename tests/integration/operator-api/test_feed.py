@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from baton_operator_api import feed
+from baton_operator_api.settings import OperatorApiSettings
 from baton_shared.events import Author, MessageSent, OutboundKind, OutboundOutcome, utcnow
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
@@ -23,6 +25,12 @@ from baton_shared.testing import wait_until
 from .conftest import NewOperator, auth, customer_writes, inbound, new_wa_id
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(settings: OperatorApiSettings) -> OperatorApiSettings:
+    """Open feeds re-check their token every 0.2 s here (30 s by default)."""
+    return settings.model_copy(update={"feed_recheck_seconds": 0.2})
 
 
 @pytest.fixture
@@ -185,3 +193,27 @@ async def test_open_feeds_are_capped_and_never_starve_takeovers(
         assert takeover.status_code == 200
 
     await wait_until(lambda: _true(ctx.feeds.open == 0), what="closed feeds give their place back")
+
+
+async def test_a_feed_ends_once_its_token_is_revoked(
+    server_url: str, client: httpx.AsyncClient, app: FastAPI, admin_token: str
+) -> None:
+    name = f"feed-{uuid.uuid4().hex[:6]}"
+    created = await client.post(
+        "/api/v1/operators", json={"name": name, "role": "operator"}, headers=auth(admin_token)
+    )
+    token = created.json()["token"]
+    async with (
+        httpx.AsyncClient(base_url=server_url, timeout=10) as http,
+        http.stream("GET", "/api/v1/events", headers=auth(token)) as response,
+    ):
+        assert response.status_code == 200
+        gone = await client.delete(f"/api/v1/operators/{name}", headers=auth(admin_token))
+        assert gone.status_code == 204
+
+        async def drain() -> None:
+            async for _ in response.aiter_lines():
+                pass
+
+        await asyncio.wait_for(drain(), timeout=10)  # the server ended the stream
+    await wait_until(lambda: _true(app.state.ctx.feeds.open == 0), what="its place given back")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,11 +130,20 @@ async def follow(
     conversation_id: str | None = None,
     since: list[str] | None = None,
     block_ms: int = 1000,
+    allowed: Callable[[], Awaitable[bool]] | None = None,
+    recheck_seconds: float = 30.0,
 ) -> AsyncIterator[FeedItem]:
-    """Yield live feed items from `since` (default: now) until `stop` is set."""
+    """Yield live feed items from `since` (default: now) until `stop` is set, or until
+    `allowed` (asked every `recheck_seconds`, also while nothing happens) says no: a feed
+    whose token was revoked or whose operator was deactivated ends within that time."""
     positions = since or await positions_now(bus)
     keys = [bus.key(s) for s in STREAMS]
+    recheck_at = time.monotonic() + recheck_seconds
     while not stop.is_set():
+        if allowed is not None and time.monotonic() >= recheck_at:
+            if not await allowed():
+                return
+            recheck_at = time.monotonic() + recheck_seconds
         reply: Any = await bus.redis.xread(
             dict(zip(keys, positions, strict=True)), count=100, block=block_ms
         )

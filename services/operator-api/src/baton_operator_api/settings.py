@@ -48,6 +48,9 @@ class OperatorApiSettings(BaseServiceSettings):
             holds a Redis connection of the feed's own pool, so feeds can never take the
             connections takeovers and handbacks need. One more is answered 503
             (`OPERATOR_API_FEED_MAX_CLIENTS`).
+        feed_recheck_seconds: how often an open feed checks that its token is still valid;
+            a revoked token's or deactivated operator's feed ends within this time
+            (`OPERATOR_API_FEED_RECHECK_SECONDS`).
         templates_file: the business's approved message templates, YAML or JSON (see
             `templates`); unset, any template is passed on to WhatsApp
             (`OPERATOR_API_TEMPLATES_FILE`).
@@ -62,6 +65,9 @@ class OperatorApiSettings(BaseServiceSettings):
     max_body_bytes: int = Field(65_536, validation_alias="OPERATOR_API_MAX_BODY_BYTES", ge=1024)
     feed_max_clients: int = Field(
         50, validation_alias="OPERATOR_API_FEED_MAX_CLIENTS", ge=1, le=10_000
+    )
+    feed_recheck_seconds: float = Field(
+        30.0, validation_alias="OPERATOR_API_FEED_RECHECK_SECONDS", gt=0
     )
     window_hours: int = Field(24, ge=1)
     wa_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://")
