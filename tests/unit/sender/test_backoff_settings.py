@@ -55,3 +55,11 @@ def test_sending_policy_settings_are_sender_prefixed(
     assert settings.max_attempts == attempts
     assert settings.claim_lease_seconds == 7
     assert SenderSettings(baton_env="test", max_attempts=9).max_attempts == 9  # by field name
+
+
+def test_errors_that_last_minutes_wait_at_least_a_minute() -> None:
+    rng = random.Random(3)
+    for code in (131057, 4, 80007):
+        delays = [retry_delay(n, base=1, cap=10, code=code, rng=rng) for n in range(1, 6)]
+        assert all(60 <= d <= 90 for d in delays), (code, delays)
+    assert retry_delay(1, base=1, cap=10, code=131000, rng=rng) <= 1  # others as before
