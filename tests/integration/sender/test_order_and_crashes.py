@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +15,7 @@ from baton_sender.status import OUTCOME_UNKNOWN
 from baton_shared.events import (
     DeliveryStatusChanged,
     MessageFailed,
+    MessageRequested,
     MessageSent,
     StatusReceived,
     StatusUpdate,
@@ -59,6 +60,23 @@ async def _bodies(emulator: Emulator, to: str, n: int) -> list[str] | None:
     return bodies if len(bodies) >= n else None
 
 
+async def record_claimed(
+    ctx: SenderContext, event: MessageRequested, lease: timedelta | None = None
+) -> None:
+    """Record `event`'s message as claimed (by a worker that will not finish), with a lease
+    of `lease` from now, or none."""
+    from baton_sender.db import repo
+    from baton_sender.handlers.message_requested import message_rows as rows_of
+
+    async with ctx.db.session() as session:
+        await repo.add_messages(session, [r | {"status": "claimed"} for r in rows_of(event)])
+        if lease is not None:
+            await session.execute(
+                text("UPDATE messages SET lease_until = now() + :lease WHERE command_id = :c"),
+                {"lease": lease, "c": event.payload.command_id},
+            )
+
+
 async def expire_leases(ctx: SenderContext) -> None:
     async with ctx.db.session() as session:
         await session.execute(text("UPDATE messages SET lease_until = now() - interval '1 s'"))
@@ -70,12 +88,8 @@ async def test_crash_between_claim_and_send_sends_it_later(
     to = new_customer()
     await open_window(ctx, to)
     event = command(to, text="survives")
-    async with ctx.db.session() as session:
-        # The state a killed process leaves after claiming: recorded and claimed, never called.
-        from baton_sender.db import repo
-        from baton_sender.handlers.message_requested import message_rows as rows_of
-
-        await repo.add_messages(session, [r | {"status": "claimed"} for r in rows_of(event)])
+    # The state a killed process leaves after claiming: recorded and claimed, never called.
+    await record_claimed(ctx, event)
     await expire_leases(ctx)
     ctx.work.set()
     (done,) = await wait_until(lambda: results(bus, event.payload.command_id), timeout=30)
@@ -89,12 +103,9 @@ async def test_crash_after_send_before_recording_is_not_sent_twice(
     to = new_customer()
     await open_window(ctx, to)
     event = command(to, text="maybe")
-    from baton_sender.db import repo
-    from baton_sender.handlers.message_requested import message_rows as rows_of
     from baton_sender.whatsapp.payloads import build_body
 
-    async with ctx.db.session() as session:
-        await repo.add_messages(session, [r | {"status": "claimed"} for r in rows_of(event)])
+    await record_claimed(ctx, event)
     (row,) = await message_rows(ctx, event.payload.command_id)
     assert await record.begin_call(ctx, row.seq, 1, row.lease_until)
     # The call goes out; the process dies before recording the answer.
@@ -160,15 +171,7 @@ async def test_a_worker_that_stalled_past_its_claim_does_not_send_again(
     to = new_customer()
     await open_window(ctx, to)
     event = command(to, text="once only")
-    from baton_sender.db import repo
-    from baton_sender.handlers.message_requested import message_rows as rows_of
-
-    async with ctx.db.session() as session:
-        await repo.add_messages(session, [r | {"status": "claimed"} for r in rows_of(event)])
-        await session.execute(
-            text("UPDATE messages SET lease_until = now() + interval '1 h' WHERE command_id = :c"),
-            {"c": event.payload.command_id},
-        )
+    await record_claimed(ctx, event, lease=timedelta(hours=1))
     (stalled,) = await message_rows(ctx, event.payload.command_id)
     await expire_leases(ctx)
     ctx.work.set()
