@@ -160,3 +160,28 @@ async def test_a_system_message_without_an_epoch_is_not_fenced(
     await bus.publish(notice)
     [event] = await wait_until(lambda: results(bus, notice.payload.command_id))
     assert isinstance(event, MessageSent)
+
+
+async def test_an_ai_message_waits_while_its_fence_is_lost(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    # The message was produced under epoch 2, which only the operator-api gives out, yet
+    # Redis has no control hash (flushed, or restored without it): a person may hold the
+    # conversation. The message waits for the operator-api's resync instead of going out.
+    to = new_customer()
+    await open_window(ctx, to)
+    ai = command(to, author=Author.AI, control_epoch=2, text="after the handback")
+    await bus.publish(ai)
+
+    async def waiting() -> bool:
+        rows = await message_rows(ctx, ai.payload.command_id)
+        return bool(rows) and rows[0].status == "queued" and rows[0].not_before is not None
+
+    await wait_until(waiting, what="held back")
+    assert await results(bus, ai.payload.command_id) == []
+    await take_over(bus, to, epoch=2, mode="ai")  # the resync writes the hash: handed back
+    [event] = await wait_until(lambda: results(bus, ai.payload.command_id), timeout=15)
+    assert isinstance(event, MessageSent)
+    assert [m["body"]["text"]["body"] for m in await emulator.messages(to)] == [
+        "after the handback"
+    ]

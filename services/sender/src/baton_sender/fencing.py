@@ -3,7 +3,11 @@
 The operator-api writes the hash `control:<conversation_id>` = {mode, epoch, operator} *before*
 a takeover returns 200. The sender reads it right before each AI-authored call: if the mode is
 not `ai`, or the epoch is newer than the one the agent answered under, the message is
-suppressed. A missing hash means no operator ever touched the conversation: the AI holds it.
+suppressed. A missing hash means no operator ever touched the conversation: the AI holds it,
+unless the message was produced under an epoch above 0, which only the operator-api gives
+out: then the hash was lost (Redis flushed or restored without it), and the message is held
+(`Fence.lost`, re-queued) until the operator-api's resync writes the hash again, instead of
+reaching a customer a person may hold.
 
 A turn that hands off (the model asked for a person, failed, or used up its answers) tells the
 customer that a person is coming, as a `system` message with the epoch of the turn. The
@@ -34,10 +38,15 @@ class Fence:
     Attributes:
         mode: the conversation's current mode.
         epoch: its current control epoch.
+        lost: the control state is missing though the conversation has one: wait for it.
     """
 
     mode: str
     epoch: int
+    lost: bool = False
+
+
+LOST = Fence(mode="unknown", epoch=-1, lost=True)
 
 
 async def fence_of(ctx: SenderContext, row: Any) -> Fence | None:
@@ -64,7 +73,7 @@ def decide(state: dict[str, Any], author: str, control_epoch: int | None) -> Fen
     """The fence a control state (`control:<conversation_id>` hash) puts on a message of
     `author` produced under `control_epoch` (see the module's docstring)."""
     if not state:
-        return None
+        return LOST if (control_epoch or 0) > 0 else None
     mode = str(state.get("mode") or "ai")
     try:
         epoch = int(state.get("epoch") or 0)

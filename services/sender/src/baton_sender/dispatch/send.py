@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # Rate-limit slots up to this far ahead are reserved and slept through; later ones release
 # the claim.
 MAX_INLINE_WAIT = 1.0
+FENCE_LOST_RETRY_SECONDS = 1.0  # how often a message waiting for a lost fence looks again
 COSMETIC_ATTEMPTS = 2  # tries of a read receipt or typing indicator (see `_retry_or_fail`)
 
 
@@ -78,6 +79,11 @@ async def send_one(ctx: SenderContext, row: Any) -> None:
         metrics.OUTCOMES.labels("claim_lapsed", row.kind).inc()
         return
     fence = await fence_of(ctx, row)
+    if fence is not None and fence.lost:
+        # The control state this message depends on is missing: wait for its resync.
+        metrics.OUTCOMES.labels("fence_lost", row.kind).inc()
+        await record.release(ctx, seq, FENCE_LOST_RETRY_SECONDS, attempts=attempts - 1)
+        return
     if fence is not None:
         metrics.OUTCOMES.labels("suppressed", row.kind).inc()
         await record.suppressed(ctx, seq, fence.mode, fence.epoch)
