@@ -25,6 +25,7 @@ from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 
 from .conftest import Gemini, RunningAgent, events, make_turn
+from .test_control_race import write_hash
 from .test_modes import stored_epoch
 from .test_turns import finish, sent, typing
 
@@ -139,12 +140,6 @@ async def test_crash_mid_graph_resumes_from_the_checkpoint(
     assert len(await gemini.requests()) == 2  # the first model call was not repeated
 
 
-async def set_fence(bus: Bus, conversation_id: str, mode: str, epoch: int) -> None:
-    """What the operator-api writes before a takeover or handback returns 200."""
-    key = bus.key(names.control_state(conversation_id))
-    await bus.redis.hset(key, mapping={"mode": mode, "epoch": str(epoch), "operator": "ana"})
-
-
 async def test_a_repeat_commits_under_the_control_its_first_run_had(
     agent: RunningAgent, bus: Bus, gemini: Gemini
 ) -> None:
@@ -157,7 +152,7 @@ async def test_a_repeat_commits_under_the_control_its_first_run_had(
         turn.conversation_id, turn.payload, Control(Mode.OPERATOR, 1)
     )
     assert first.outputs == []
-    await set_fence(bus, turn.conversation_id, "ai", 2)
+    await write_hash(bus, turn.conversation_id, Mode.AI, 2)
 
     completed = await finish(bus, turn)
 
@@ -180,7 +175,7 @@ async def test_a_repeated_handoff_after_a_takeover_keeps_its_epoch(
     first = await agent.ctx.threads.run_turn(turn.conversation_id, turn.payload, AI_CONTROL)
     assert first.handoff
     calls = len(await gemini.requests())
-    await set_fence(bus, turn.conversation_id, "operator", 1)
+    await write_hash(bus, turn.conversation_id, Mode.OPERATOR, 1)
 
     completed = await finish(bus, turn)
 

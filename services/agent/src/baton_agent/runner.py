@@ -58,12 +58,16 @@ class TurnRun:
         failed: the model could not answer (the outputs hold the apology).
         control: the control the graph ran under: the caller's, or for a repeat the one of
             the run that the checkpoint holds.
+        carried: keys of the operator messages this run carried into the thread (none for a
+            repeat: its thread has what its first run carried; the rest waits for the next
+            turn).
     """
 
     outputs: list[Output]
     handoff: str | None
     failed: bool
     control: Control
+    carried: list[str]
 
 
 def start_state(
@@ -158,6 +162,7 @@ class Threads:
         were decided for that mode and carry that epoch (the sender fences them if the
         conversation changed hands since), and a turn first only recorded stays recorded."""
         turn_id = str(turn.turn_id)
+        carried: list[str] = []
         if checkpointed_turn_id == turn_id:  # a repeat: rare
             snapshot = await self.graph.aget_state(thread)
             values: dict[str, Any] = snapshot.values or {}
@@ -167,9 +172,11 @@ class Threads:
         else:
             start = start_state(turn, control, limited=limited, operator_messages=operator_messages)
             values = await self.graph.ainvoke(start, thread, durability=DURABILITY)
+            carried = [key for key, _ in operator_messages]
         return TurnRun(
             outputs=list(values.get("outputs", [])),
             handoff=values.get("handoff"),
             failed=bool(values.get("failed")),
             control=control,
+            carried=carried,
         )

@@ -54,16 +54,13 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
             and turn.messages
         ):
             await _show_typing(ctx, event, control.epoch)
-        repeat = state.checkpointed_turn_id == str(turn.turn_id)
-        # A repeat's thread has what its first run carried; the rest waits for the next turn.
-        carried = [] if repeat else state.operator_messages
         run = await ctx.threads.run_held(
             thread,
             turn,
             control,
             state.checkpointed_turn_id,
             limited=limited,
-            operator_messages=carried,
+            operator_messages=state.operator_messages,
         )
 
     ran_under = run.control  # a repeat's first run may have had another control
@@ -80,7 +77,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         )
         if not await repo.log_turn(session, record):
             return  # another delivery of the same turn won the race
-        await repo.carry_operator_messages(session, turn.turn_id, [key for key, _ in carried])
+        await repo.carry_operator_messages(session, turn.turn_id, run.carried)
         if control is not own:  # remember what the hash told us
             await repo.apply_control(
                 session,
