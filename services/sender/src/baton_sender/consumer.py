@@ -25,7 +25,7 @@ def register(runtime: Runtime, ctx: SenderContext) -> None:
         group=names.GROUP_SENDER,
         name=runtime.consumer_name,
         event_type=MessageRequested,
-        batch_handler=partial(message_requested.handle_batch, ctx),
+        delivered_batch_handler=partial(message_requested.handle_batch, ctx),
         handler=partial(message_requested.handle, ctx),
         batch=ctx.settings.ingest_batch,
         block_ms=s.consumer_block_ms,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baton_sender.coalesce import Coalescer
-from baton_sender.keyed_lock import KeyedLocks
+from baton_sender.dispatch.order import RecordedBound
 from baton_sender.ratelimit import RateLimiter
 from baton_sender.settings import SenderSettings
 from baton_sender.whatsapp.client import WhatsAppClient
@@ -21,8 +21,8 @@ class SenderContext:
 
     Attributes:
         work: set when new messages may be ready, so the dispatcher looks at once.
-        ingest_locks: per-customer locks that keep one customer's commands in stream order
-            while `wa.outbound` entries are recorded concurrently.
+        recorded: which `wa.outbound` entries are recorded: what the dispatcher may claim
+            (`dispatch.order`).
         batches: the process's group-commit batchers (`coalesce.Coalescer`) by name, made on
             first use by the modules that own them (`dispatch.record`, `fencing`).
     """
@@ -32,8 +32,8 @@ class SenderContext:
     bus: Bus
     client: WhatsAppClient
     limiter: RateLimiter
+    recorded: RecordedBound
     work: asyncio.Event = field(default_factory=asyncio.Event)
-    ingest_locks: KeyedLocks = field(default_factory=KeyedLocks)
     batches: dict[str, Coalescer[Any, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -53,4 +53,11 @@ class SenderContext:
             customer_per_minute=settings.customer_rate_per_minute,
             customer_burst=settings.customer_burst,
         )
-        return cls(settings=settings, db=db, bus=bus, client=client, limiter=limiter)
+        return cls(
+            settings=settings,
+            db=db,
+            bus=bus,
+            client=client,
+            limiter=limiter,
+            recorded=RecordedBound(bus),
+        )

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from baton_shared.events import Event, UnknownEventError, parse_event
 from baton_shared.observability import metrics
-from baton_shared.streams.bus import Bus, Entry
+from baton_shared.streams.bus import Bus, Entry, position
 from baton_shared.streams.consumer import Consumer, Delivery, Handler
 from baton_shared.streams.outages import is_outage
 
@@ -112,7 +112,7 @@ class BatchConsumer(Consumer):
                 )
                 for entry, event in batch:
                     self._log(entry, event, "ok", started, 1)
-        for entry in sorted(others, key=lambda e: _entry_order(e.entry_id)):
+        for entry in sorted(others, key=lambda e: position(e.entry_id)):
             await self.process(entry, count=1)
 
     async def _handle_batch(self, batch: Sequence[tuple[Entry, Event]]) -> None:
@@ -130,8 +130,3 @@ def _parse(entry: Entry) -> Event | None:
         return parse_event(fields["event_type"], int(fields["schema_version"]), fields["body"])
     except (UnknownEventError, KeyError, ValueError, ValidationError):
         return None
-
-
-def _entry_order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)

@@ -53,6 +53,12 @@ class Entry:
     fields: dict[str, str]
 
 
+def position(entry_id: str) -> tuple[int, int]:
+    """An entry id as (ms, seq): ordered as the stream orders its entries."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def stream_fields(
     event_id: str, event_type: str, schema_version: int, conversation_id: str | None, body: str
 ) -> dict[str, str]:

@@ -25,7 +25,10 @@ SCHEMA = "sender"
 metadata = MetaData(schema=SCHEMA)
 
 # One row per WhatsApp message to send. A command becomes several rows only when its text is
-# longer than WhatsApp's 4,096 characters (parts 0..n-1). `seq` orders messages per customer.
+# longer than WhatsApp's 4,096 characters (parts 0..n-1). A customer's messages leave in the order
+# of the `wa.outbound` entries that asked for them (`stream_ms`, `stream_seq`: the entry id), then
+# `seq` (the parts of one command; rows recorded before migration 0004 have (0, 0)): the order
+# they were produced in, whichever sender replica recorded them first.
 messages = Table(
     "messages",
     metadata,
@@ -52,15 +55,25 @@ messages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("status_at", DateTime(timezone=True), nullable=True),
+    Column("stream_ms", BigInteger, nullable=False, server_default="0"),
+    Column("stream_seq", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("command_id", "part", name="messages_command_part"),
     Index(
         "messages_pending",
         "phone_number_id",
         "recipient",
+        "stream_ms",
+        "stream_seq",
         "seq",
         postgresql_where=text("status IN ('queued', 'claimed', 'calling')"),
     ),
-    Index("messages_queued", "seq", postgresql_where=text("status = 'queued'")),
+    Index(
+        "messages_queued",
+        "stream_ms",
+        "stream_seq",
+        "seq",
+        postgresql_where=text("status = 'queued'"),
+    ),
 )
 
 # The customer-service window: when each customer last wrote to each business number.

@@ -16,20 +16,25 @@ from baton_sender.db.models import messages, windows
 from baton_sender.status import Status
 
 # The head of each customer's pending list is the only message of that customer that may be
-# claimed, and only while it is queued and due: one in flight per customer, in `seq` order.
-# It walks queued messages in `seq` order (index `messages_queued`) and checks each has no
-# earlier pending message (index `messages_pending`), so its cost follows what it claims, not
-# the size of the backlog.
+# claimed, and only while it is queued and due: one in flight per customer, in the order their
+# `wa.outbound` entries were produced (`stream_ms`, `stream_seq`, then `seq` for the parts of one
+# command). Only messages whose entry lies below `:below_ms`/`:below_seq` may go: entries from
+# there on may still be recorded by another replica, and one of them could come first for
+# this customer (see `dispatch.order`). The query walks queued messages in that order (index
+# `messages_queued`) and checks each has no earlier pending message (index `messages_pending`),
+# so its cost follows what it claims, not the size of the backlog.
 _CLAIM_HEADS = text("""
 WITH heads AS MATERIALIZED (
     SELECT q.seq FROM messages q
     WHERE q.status = 'queued' AND (q.not_before IS NULL OR q.not_before <= now())
+    AND (q.stream_ms, q.stream_seq) < (:below_ms, :below_seq)
     AND NOT EXISTS (
         SELECT 1 FROM messages p
         WHERE p.phone_number_id = q.phone_number_id AND p.recipient = q.recipient
-        AND p.status IN ('queued', 'claimed', 'calling') AND p.seq < q.seq
+        AND p.status IN ('queued', 'claimed', 'calling')
+        AND (p.stream_ms, p.stream_seq, p.seq) < (q.stream_ms, q.stream_seq, q.seq)
     )
-    ORDER BY q.seq
+    ORDER BY q.stream_ms, q.stream_seq, q.seq
     LIMIT :limit
     FOR UPDATE OF q SKIP LOCKED
 )
@@ -48,7 +53,7 @@ RETURNING m.*, (
 # with a sequential scan inside (cubic in the backlog: one claim ran for minutes while nothing
 # was sent). So the heads are a MATERIALIZED CTE (computed once whatever the plan), and each
 # claim is planned for the data it sees (`plan_cache_mode = force_custom_plan`)...
-# ...and planned to walk `messages_queued` in seq order and stop at the LIMIT. Statistics of a
+# ...and planned to walk `messages_queued` in order and stop at the LIMIT. Statistics of a
 # young or truncated table (no autoanalyze yet) guessed ~100 queued rows, so PostgreSQL chose a
 # bitmap scan of every queued row plus a sort: 68 ms per claim with 15,000 queued (growing with
 # the backlog) against 1.2 ms for the ordered walk, which makes the claim loop the sender's
@@ -90,24 +95,28 @@ RETURNING m.seq, m.status, m.command_id, m.part, m.parts, m.phone_number_id, m.r
 # Columns of a queued message, in the order `_ADD_MESSAGES` takes them (one array each).
 _MESSAGE_COLUMNS = (
     "command_id", "part", "parts", "phone_number_id", "recipient", "conversation_id", "author",
-    "kind", "text", "control_epoch", "command", "request_event", "status",
+    "kind", "text", "control_epoch", "command", "request_event", "status", "stream_ms",
+    "stream_seq",
 )  # fmt: skip
 # One statement text whatever the batch size, so it is prepared once (`executemany` /
 # insertmanyvalues compiled and prepared a new statement per batch size). Rows keep the given
 # order: `WITH ORDINALITY` + `ORDER BY` make the identity `seq`s follow it.
 _ADD_MESSAGES = text("""
 INSERT INTO messages (command_id, part, parts, phone_number_id, recipient, conversation_id,
-    author, kind, text, control_epoch, command, request_event, status)
+    author, kind, text, control_epoch, command, request_event, status, stream_ms, stream_seq)
 SELECT v.command_id, v.part, v.parts, v.phone_number_id, v.recipient, v.conversation_id,
-    v.author, v.kind, v.text, v.control_epoch, v.command::jsonb, v.request_event, v.status
+    v.author, v.kind, v.text, v.control_epoch, v.command::jsonb, v.request_event, v.status,
+    v.stream_ms, v.stream_seq
 FROM unnest(
     CAST(:command_id AS text[]), CAST(:part AS integer[]), CAST(:parts AS integer[]),
     CAST(:phone_number_id AS text[]), CAST(:recipient AS text[]),
     CAST(:conversation_id AS text[]), CAST(:author AS text[]), CAST(:kind AS text[]),
     CAST(:text AS text[]), CAST(:control_epoch AS bigint[]), CAST(:command AS text[]),
-    CAST(:request_event AS text[]), CAST(:status AS text[])
+    CAST(:request_event AS text[]), CAST(:status AS text[]), CAST(:stream_ms AS bigint[]),
+    CAST(:stream_seq AS bigint[])
 ) WITH ORDINALITY AS v(command_id, part, parts, phone_number_id, recipient, conversation_id,
-    author, kind, text, control_epoch, command, request_event, status, ord)
+    author, kind, text, control_epoch, command, request_event, status, stream_ms, stream_seq,
+    ord)
 ORDER BY v.ord
 ON CONFLICT (command_id, part) DO NOTHING
 RETURNING seq
@@ -132,6 +141,8 @@ async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> int
             params[name].append(json.dumps(value) if name == "command" else value)
     params["part"] = [int(part or 0) for part in params["part"]]
     params["parts"] = [int(parts or 1) for parts in params["parts"]]
+    params["stream_ms"] = [int(ms or 0) for ms in params["stream_ms"]]
+    params["stream_seq"] = [int(seq or 0) for seq in params["stream_seq"]]
     result = await session.execute(_ADD_MESSAGES, params)
     return len(result.all())
 
@@ -148,15 +159,19 @@ async def claim_inbox_many(
     return {uuid.UUID(str(row.event_id)) for row in result.all()}
 
 
-async def claim_heads(session: AsyncSession, limit: int, lease_seconds: float) -> list[Row[Any]]:
-    """Claim up to `limit` due messages, at most one per customer, oldest first.
+async def claim_heads(
+    session: AsyncSession, limit: int, lease_seconds: float, below: tuple[int, int]
+) -> list[Row[Any]]:
+    """Claim up to `limit` due messages, at most one per customer, oldest first, among those
+    whose `wa.outbound` entry lies below `below` (an entry id as (ms, seq)).
 
     Each row carries the message and `last_inbound_at` (the customer's window), so sending it
     needs no further read. Planned for the data of the moment, as an ordered walk of the queue
     (see `_CLAIM_PLANNING`)."""
     await session.execute(_CLAIM_PLANNING)
-    result = await session.execute(_CLAIM_HEADS, {"limit": limit, "lease": lease_seconds})
-    return sorted(result.all(), key=lambda row: int(row.seq))
+    params = {"limit": limit, "lease": lease_seconds, "below_ms": below[0], "below_seq": below[1]}
+    result = await session.execute(_CLAIM_HEADS, params)
+    return sorted(result.all(), key=lambda row: (row.stream_ms, row.stream_seq, row.seq))
 
 
 async def get(session: AsyncSession, seq: int, *, lock: bool = False) -> Row[Any] | None:

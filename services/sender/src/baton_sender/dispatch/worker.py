@@ -65,8 +65,11 @@ class Dispatcher:
         free = self.max_in_flight - len(self._tasks)
         if free <= 0:
             return 0
+        below = await self.ctx.recorded.below()  # invariant 6 across replicas: see `order`
         async with self.ctx.db.session() as session:
-            rows = await repo.claim_heads(session, free, self.ctx.settings.claim_lease_seconds)
+            rows = await repo.claim_heads(
+                session, free, self.ctx.settings.claim_lease_seconds, below
+            )
         for row in rows:
             task = asyncio.create_task(self._send(row))
             self._tasks.add(task)

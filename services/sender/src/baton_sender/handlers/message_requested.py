@@ -17,14 +17,17 @@ from baton_sender.status import Status
 from baton_sender.whatsapp.limits import split_text
 from baton_shared.db import claim_inbox
 from baton_shared.events import Event, MessageRequested, OutboundKind, conversation_id_for
+from baton_shared.streams.bus import position
 from baton_shared.streams.consumer import Delivery
 
 log = logging.getLogger(__name__)
 CONSUMER = "sender.outbound"
 
 
-def message_rows(event: MessageRequested) -> list[dict[str, Any]]:
-    """The message rows of one command (several only for over-long texts)."""
+def message_rows(event: MessageRequested, entry_id: str = "0-0") -> list[dict[str, Any]]:
+    """The message rows of one command (several only for over-long texts), ordered among a
+    customer's messages by `entry_id`, the `wa.outbound` entry that carried it."""
+    stream_ms, stream_seq = position(entry_id)
     command = event.payload
     texts: list[str | None] = [command.text]
     if command.kind is OutboundKind.TEXT and command.text:
@@ -46,24 +49,32 @@ def message_rows(event: MessageRequested) -> list[dict[str, Any]]:
             "command": base | {"text": text},
             "request_event": event.model_dump_json(),
             "status": Status.QUEUED,
+            "stream_ms": stream_ms,
+            "stream_seq": stream_seq,
         }
         for index, text in enumerate(texts)
     ]
 
 
-async def handle_batch(ctx: SenderContext, events: Sequence[Event]) -> None:
-    """Record a read batch of commands in one transaction, in stream order (so one customer's
-    commands get `seq`s in send order); redelivered events and repeated command ids insert
-    nothing. Wake the dispatcher."""
-    requests = [event for event in events if isinstance(event, MessageRequested)]
-    if not requests:
-        return
-    async with ctx.db.session() as session:
-        fresh = await repo.claim_inbox_many(session, CONSUMER, [e.event_id for e in requests])
-        rows = [row for e in requests if e.event_id in fresh for row in message_rows(e)]
-        added = await repo.add_messages(session, rows) if rows else 0
-    if added < len(rows):
-        log.info("%d command parts already recorded; not sending again", len(rows) - added)
+async def handle_batch(ctx: SenderContext, batch: Sequence[tuple[Event, Delivery]]) -> None:
+    """Record a read batch of commands in one transaction, each ordered by its entry id;
+    redelivered events and repeated command ids insert nothing. Wake the dispatcher."""
+    requests = [(e, d.entry_id) for e, d in batch if isinstance(e, MessageRequested)]
+    if requests:
+        async with ctx.db.session() as session:
+            fresh = await repo.claim_inbox_many(
+                session, CONSUMER, [e.event_id for e, _ in requests]
+            )
+            rows = [
+                row
+                for e, entry in requests
+                if e.event_id in fresh
+                for row in message_rows(e, entry)
+            ]
+            added = await repo.add_messages(session, rows) if rows else 0
+        if added < len(rows):
+            log.info("%d command parts already recorded; not sending again", len(rows) - added)
+    ctx.recorded.recorded(d.entry_id for _, d in batch)
     ctx.work.set()
 
 
@@ -71,15 +82,11 @@ async def handle(ctx: SenderContext, event: Event, delivery: Delivery) -> None:
     """Record a send command once; wake the dispatcher."""
     if not isinstance(event, MessageRequested):
         return
-    # Entries are handled concurrently (see `consumer.register`); one customer's commands are
-    # recorded one after the other, in stream order, so their `seq` order is their send order.
-    async with (
-        ctx.ingest_locks.hold((event.payload.phone_number_id, event.payload.to)),
-        ctx.db.session() as session,
-    ):
-        if not await claim_inbox(session, CONSUMER, event.event_id):
-            return
-        added = await repo.add_messages(session, message_rows(event))
-    if not added:
+    async with ctx.db.session() as session:
+        fresh = await claim_inbox(session, CONSUMER, event.event_id)
+        rows = message_rows(event, delivery.entry_id) if fresh else []
+        added = await repo.add_messages(session, rows)
+    if added < len(rows):
         log.info("command %s already recorded; not sending again", event.payload.command_id)
+    ctx.recorded.recorded([delivery.entry_id])
     ctx.work.set()
