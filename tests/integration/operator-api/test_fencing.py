@@ -107,3 +107,44 @@ async def _handled(ctx: ServiceContext, event: InterventionRequested) -> bool:
             select(inbox.c.event_id).where(inbox.c.event_id == event.event_id)
         )
         return found is not None
+
+
+async def test_a_takeover_moves_past_a_fence_that_is_ahead_of_postgresql(
+    client: httpx.AsyncClient, bus: Bus, ctx: ServiceContext, new_operator: NewOperator
+) -> None:
+    # PostgreSQL restored from a backup taken before two control changes that Redis kept: its
+    # epoch (0) is behind the fence's (2). A takeover under epoch 1 would be refused by the
+    # compare-and-set and answer 200 while the sender still saw the AI holding it.
+    token = await new_operator("una")
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    assert await ctx.fence.write(conversation_id, ControlState(Mode.AI, 2))
+
+    response = await client.post("/api/v1/takeover", json={"wa_id": wa_id}, headers=auth(token))
+
+    assert response.status_code == 200
+    assert response.json()["epoch"] == 3
+    assert await ctx.fence.read(conversation_id) == ControlState(Mode.OPERATOR, 3, "una")
+    await resync(ctx.db, ctx.fence)  # PostgreSQL agrees: resync changes nothing
+    assert await ctx.fence.read(conversation_id) == ControlState(Mode.OPERATOR, 3, "una")
+
+
+async def test_an_intervention_request_moves_past_a_fence_that_is_ahead(
+    client: httpx.AsyncClient, bus: Bus, ctx: ServiceContext, new_operator: NewOperator
+) -> None:
+    token = await new_operator()
+    wa_id = new_wa_id()
+    conversation_id = await customer_writes(bus, client, token, wa_id)
+    assert await ctx.fence.write(conversation_id, ControlState(Mode.AI, 4))
+    change = ControlChange(
+        phone_number_id=PHONE_NUMBER_ID, wa_id=wa_id, mode=Mode.PENDING_HUMAN, epoch=1
+    )
+    await bus.publish(
+        InterventionRequested.create(change, producer="agent", conversation_id=conversation_id)
+    )
+
+    async def pending() -> ControlState | None:
+        state = await ctx.fence.read(conversation_id)
+        return state if state and state.mode == Mode.PENDING_HUMAN else None
+
+    assert await wait_until(pending) == ControlState(Mode.PENDING_HUMAN, 5)

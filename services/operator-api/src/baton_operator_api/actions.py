@@ -80,6 +80,7 @@ async def change(
         old = repo.state_of(row)
         new = decide(old)
         if new is not None:
+            new = await ctx.fence.past(conversation_id, new)
             if old.mode == Mode.PENDING_HUMAN and new.mode == Mode.OPERATOR:
                 waited_since = row.waiting_since
             await repo.save_control(session, conversation_id, new, reason=reason, waiting=waiting)

@@ -8,9 +8,11 @@ an older one, and the copy is re-synced from PostgreSQL at start and periodicall
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sqlalchemy import select
 
+from baton_operator_api import metrics
 from baton_operator_api.control import ControlState
 from baton_operator_api.db.models import conversations
 from baton_shared.db import Database
@@ -54,6 +56,30 @@ class Fence:
             args=[state.epoch, fencing_mode(state.mode), state.operator or ""],
         )
         return bool(written)
+
+    async def past(self, conversation_id: str, state: ControlState) -> ControlState:
+        """`state`, under an epoch above the one Redis holds; call under the row lock, before
+        saving a new control state.
+
+        Redis is ahead of PostgreSQL only after PostgreSQL lost changes (restored from a
+        backup while Redis kept its copy). The compare-and-set would then refuse the new
+        state: a takeover would answer 200 while the sender still saw the AI holding the
+        conversation (invariant 4), and resync could never heal it. So the new state moves
+        past Redis's epoch, which keeps epochs increasing as everything downstream expects."""
+        fenced = await self.bus.redis.hget(self.key(conversation_id), "epoch")
+        if fenced is None or int(fenced) < state.epoch:
+            return state
+        log.warning(
+            "fence of %s is at epoch %s, ahead of PostgreSQL's %d (restored from a backup?): "
+            "the new state takes epoch %d",
+            conversation_id,
+            fenced,
+            state.epoch - 1,
+            int(fenced) + 1,
+            extra={"conversation_id": conversation_id},
+        )
+        metrics.FENCE_AHEAD.inc()
+        return replace(state, epoch=int(fenced) + 1)
 
     async def read(self, conversation_id: str) -> ControlState | None:
         """The stored state, or None when the conversation has none."""

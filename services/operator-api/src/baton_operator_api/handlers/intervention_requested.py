@@ -25,6 +25,7 @@ async def handle(ctx: ServiceContext, event: InterventionRequested) -> None:
             assert row is not None
             new = control.decide_intervention(repo.state_of(row), change.epoch)
             if new is not None:
+                new = await ctx.fence.past(conversation_id, new)
                 await repo.save_control(
                     session, conversation_id, new, reason=change.reason, waiting="start"
                 )
