@@ -22,7 +22,8 @@ class BufferContext:
         db: the buffer schema.
         timers: deadlines and claims in Redis.
         rules: the closing rules.
-        clock: wall-clock time in epoch seconds (replaceable in tests).
+        clock: wall-clock time in epoch seconds: Redis's (`clock.RedisClock`), one clock for
+            every replica; replaceable in tests.
     """
 
     db: Database
@@ -31,12 +32,19 @@ class BufferContext:
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def from_settings(cls, db: Database, timers: Timers, settings: BufferSettings) -> BufferContext:
-        """A context with the rules of `settings` and the real clock."""
+    def from_settings(
+        cls,
+        db: Database,
+        timers: Timers,
+        settings: BufferSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> BufferContext:
+        """A context with the rules of `settings`."""
         rules = Rules(
             quiet_seconds=settings.quiet_seconds,
             max_seconds=settings.max_seconds,
             max_messages=settings.max_messages,
             stuck_turn_seconds=settings.stuck_turn_seconds,
         )
-        return cls(db=db, timers=timers, rules=rules)
+        return cls(db=db, timers=timers, rules=rules, clock=clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from baton_buffer import consumer
+from baton_buffer.clock import RedisClock
 from baton_buffer.context import BufferContext
 from baton_buffer.db.models import RETENTION, SCHEMA
 from baton_buffer.settings import BufferSettings
@@ -14,11 +15,13 @@ from baton_shared.cli import run_cli
 from baton_shared.runtime import Runtime, build_app
 
 
-def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext]:
-    """The runtime with the buffer's consumers and ticker registered."""
+def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext, RedisClock]:
+    """The runtime with the buffer's consumers, ticker and clock registered."""
     runtime = Runtime("buffer", settings, SCHEMA)
     timers = Timers(runtime.bus, lease_seconds=settings.claim_lease_seconds)
-    ctx = BufferContext.from_settings(runtime.db, timers, settings)
+    clock = RedisClock(runtime.bus.redis)
+    ctx = BufferContext.from_settings(runtime.db, timers, settings, clock=clock)
+    runtime.workers.append(clock)
     consumer.register(runtime, ctx, settings)
     runtime.workers.append(
         Ticker(
@@ -31,13 +34,13 @@ def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext]:
         )
     )
     runtime.prune(RETENTION)
-    return runtime, ctx
+    return runtime, ctx, clock
 
 
 def create_app(settings: BufferSettings) -> FastAPI:
     """The buffer's ASGI app: `/health`, `/health/ready`, `/metrics`, and its workers."""
-    runtime, _ = build_runtime(settings)
-    return build_app(runtime, title="Baton buffer")
+    runtime, _, clock = build_runtime(settings)
+    return build_app(runtime, title="Baton buffer", on_start=[clock.start])
 
 
 def cli(argv: list[str] | None = None) -> int:
