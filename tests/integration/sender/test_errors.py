@@ -33,6 +33,21 @@ async def test_transient_errors_are_retried_until_sent(
     assert len(await emulator.messages(to)) == 1
 
 
+async def test_a_throughput_error_pauses_the_whole_number(
+    ctx: SenderContext, bus: Bus, emulator: Emulator
+) -> None:
+    to = new_customer()
+    await open_window(ctx, to)
+    await emulator.fault(to=to, code=130429, count=1)
+    before = metrics.NUMBER_PAUSES._value.get()
+    event = command(to, text="after the pause")
+    await bus.publish(event)
+
+    (done,) = await wait_until(lambda: results(bus, event.payload.command_id))
+    assert isinstance(done, MessageSent)
+    assert metrics.NUMBER_PAUSES._value.get() == before + 1
+
+
 async def test_transient_errors_give_up_after_max_attempts(
     ctx: SenderContext, bus: Bus, emulator: Emulator
 ) -> None:

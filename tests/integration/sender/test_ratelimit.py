@@ -75,3 +75,21 @@ async def test_reserve_reports_a_token_error_pause_and_takes_nothing(bus: Bus) -
     assert not permit.reserved
     assert 0 < permit.paused <= 5
     assert await bus.redis.exists(bus.key(keys.number_bucket("1"))) == 0
+
+
+async def test_a_number_pause_holds_every_send_from_that_number_only(bus: Bus) -> None:
+    # After WhatsApp's 130429 (the number over its throughput) every replica holds the number.
+    one = RateLimiter(bus, number_mps=1000, customer_per_minute=6000, customer_burst=45)
+    two = RateLimiter(bus, number_mps=1000, customer_per_minute=6000, customer_burst=45)
+    await one.pause_number("1", 30)
+
+    permit = await two.reserve("1", "c", 1.0)
+    assert (permit.reserved, permit.token_pause) == (False, False)
+    assert 25 < permit.paused <= 30
+    assert await two.take("1", None) > 25  # typing indicators and receipts wait too
+    assert (await two.reserve("2", "c", 1.0)).reserved  # other numbers go on
+
+    await bus.redis.set(bus.key(keys.auth_pause()), "1", px=60_000)
+    token = await two.reserve("1", "c", 1.0)  # a token error pauses all, and says so
+    assert token.token_pause
+    assert token.paused > 30

@@ -16,3 +16,9 @@ def customer_bucket(phone_number_id: str, customer: str) -> str:
 def auth_pause() -> str:
     """Set (with a TTL) after a token error: every replica pauses sending until it expires."""
     return "sender:auth-paused"
+
+
+def number_pause(phone_number_id: str) -> str:
+    """Set (with a TTL) after WhatsApp answered 130429 for the number: every replica holds that
+    number's sends until it expires."""
+    return f"sender:paused:number:{phone_number_id}"

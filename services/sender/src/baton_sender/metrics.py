@@ -22,6 +22,10 @@ AUTH_PAUSED = Gauge(
 RATE_LIMITED = Counter(
     "baton_sender_rate_limited_total", "Sends delayed by the sender's own rate limits"
 )
+NUMBER_PAUSES = Counter(
+    "baton_sender_number_pauses_total",
+    "WhatsApp answered 130429 (the number's throughput): its sends paused on every replica",
+)
 CALL_SECONDS = Histogram("baton_sender_call_seconds", "Latency of Graph API send calls")
 IN_FLIGHT = Gauge("baton_sender_in_flight", "Messages being sent by this replica")
 WA_ERRORS = Counter(

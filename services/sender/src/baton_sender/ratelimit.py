@@ -19,22 +19,25 @@ from baton_sender import keys
 from baton_sender.coalesce import Coalescer
 from baton_shared.streams.bus import Bus
 
-# KEYS: the auth-pause key, then buckets. ARGV: max wait (ms) for a reservation, then rate
-# (tokens/s) and burst for each bucket, in order.
-# Returns {wait_ms, reserved (1/0), paused_ms}: paused_ms > 0 while sends are paused after a
-# token error (nothing taken); else reserved = 1 when a token was taken from every bucket, due
-# in wait_ms; reserved = 0 when the wait is longer than allowed (nothing taken).
+# KEYS: the auth-pause key, the number's pause key, then buckets. ARGV: max wait (ms) for a
+# reservation, then rate (tokens/s) and burst for each bucket, in order.
+# Returns {wait_ms, reserved (1/0), paused_ms, pause}: paused_ms > 0 while sends are paused
+# (nothing taken) after a token error (pause 1) or the number's 130429 (pause 2); else
+# reserved = 1 when a token was taken from every bucket, due in wait_ms; reserved = 0 when
+# the wait is longer than allowed (nothing taken).
 _TAKE = """
-local paused = redis.call('PTTL', KEYS[1])
-if paused > 0 then return {0, 0, paused} end
+for k = 1, 2 do
+  local paused = redis.call('PTTL', KEYS[k])
+  if paused > 0 then return {0, 0, paused, k} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local max_wait = tonumber(ARGV[1])
 local levels = {}
 local wait = 0
-for i = 2, #KEYS do
-  local rate = tonumber(ARGV[2 * i - 2])
-  local burst = tonumber(ARGV[2 * i - 1])
+for i = 3, #KEYS do
+  local rate = tonumber(ARGV[2 * i - 4])
+  local burst = tonumber(ARGV[2 * i - 3])
   local b = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   local tokens = tonumber(b[1]) or burst
   local ts = tonumber(b[2]) or now
@@ -46,15 +49,15 @@ for i = 2, #KEYS do
 end
 local reserved = 0
 if wait <= max_wait then reserved = 1 end
-for i = 2, #KEYS do
-  local rate = tonumber(ARGV[2 * i - 2])
-  local burst = tonumber(ARGV[2 * i - 1])
+for i = 3, #KEYS do
+  local rate = tonumber(ARGV[2 * i - 4])
+  local burst = tonumber(ARGV[2 * i - 3])
   local tokens = levels[i]
   if reserved == 1 then tokens = tokens - 1 end
   redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', tostring(now))
   redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tokens) * 1000 / rate) + 1000)
 end
-return {wait, reserved, 0}
+return {wait, reserved, 0, 0}
 """
 
 
@@ -68,12 +71,14 @@ class Permit:
     Attributes:
         wait: seconds until the permit's slot (reserved) or until one may be free (refused).
         reserved: the permit is taken; send after `wait` seconds without asking again.
-        paused: seconds left of a token-error pause (nothing taken), else 0.
+        paused: seconds left of a pause (nothing taken), else 0.
+        token_pause: the pause follows a token error (every number), not the number's 130429.
     """
 
     wait: float
     reserved: bool
     paused: float = 0.0
+    token_pause: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,17 @@ class RateLimiter:
     async def take(self, phone_number_id: str, customer: str | None) -> float:
         """Take a permit now; returns 0.0 on success, else seconds until one may be available
         (nothing taken). `customer` None takes only the number's permit (mark-as-read, typing
-        indicators). Ignores the token-error pause."""
+        indicators). Ignores the token-error pause, not the number's pause."""
         permit = await self._one(PermitRequest(phone_number_id, customer, 0.0), pause=False)
-        return 0.0 if permit.reserved and permit.wait <= 0 else max(permit.wait, 0.001)
+        if permit.reserved and permit.wait <= 0:
+            return 0.0
+        return max(permit.wait, permit.paused, 0.001)
+
+    async def pause_number(self, phone_number_id: str, seconds: float) -> None:
+        """Hold every replica's sends from this number for `seconds` (WhatsApp answered 130429:
+        the number is over its throughput, and every message sent meanwhile would draw it too)."""
+        key = self.bus.key(keys.number_pause(phone_number_id))
+        await self.bus.redis.set(key, "1", px=max(1, round(seconds * 1000)))
 
     async def reserve(self, phone_number_id: str, customer: str | None, max_wait: float) -> Permit:
         """Reserve a permit due within `max_wait` seconds, unless sends are paused; requests
@@ -115,7 +128,11 @@ class RateLimiter:
 
     def _call(self, request: PermitRequest, pause: bool) -> tuple[list[str], list[float]]:
         pause_key = self.bus.key(keys.auth_pause()) if pause else self.bus.key("sender:no-pause")
-        bucket_keys = [pause_key, self.bus.key(keys.number_bucket(request.phone_number_id))]
+        bucket_keys = [
+            pause_key,
+            self.bus.key(keys.number_pause(request.phone_number_id)),
+            self.bus.key(keys.number_bucket(request.phone_number_id)),
+        ]
         args: list[float] = [round(request.max_wait * 1000), self.number_mps, self.number_burst]
         if request.customer is not None:
             bucket_keys.append(
@@ -138,5 +155,10 @@ class RateLimiter:
 
 
 def _permit(reply: object) -> Permit:
-    wait_ms, reserved, paused_ms = (int(x) for x in reply)  # type: ignore[attr-defined]
-    return Permit(wait=wait_ms / 1000, reserved=bool(reserved), paused=paused_ms / 1000)
+    wait_ms, reserved, paused_ms, pause = (int(x) for x in reply)  # type: ignore[attr-defined]
+    return Permit(
+        wait=wait_ms / 1000,
+        reserved=bool(reserved),
+        paused=paused_ms / 1000,
+        token_pause=pause == 1,
+    )

@@ -40,6 +40,7 @@ from baton_sender.dispatch.backoff import retry_delay
 from baton_sender.fencing import fence_of
 from baton_sender.status import OUTCOME_UNKNOWN
 from baton_sender.whatsapp.errors import (
+    THROUGHPUT_CODE,
     WINDOW_CLOSED_CODE,
     InvalidMessageError,
     NetworkError,
@@ -145,7 +146,7 @@ async def _permits(ctx: SenderContext, row: Any, command: OutboundCommand) -> bo
     customer = None if command.kind in NOT_MESSAGES else row.recipient
     permit = await ctx.limiter.reserve(row.phone_number_id, customer, MAX_INLINE_WAIT)
     if permit.paused > 0:
-        metrics.AUTH_PAUSED.set(1)
+        metrics.AUTH_PAUSED.set(int(permit.token_pause))
         await record.release(ctx, row.seq, permit.paused)
         return False
     metrics.AUTH_PAUSED.set(0)
@@ -173,6 +174,18 @@ async def _on_error(ctx: SenderContext, row: Any, attempts: int, exc: WhatsAppEr
         await record.release(ctx, row.seq, pause, attempts=attempts - 1)
         return
     details = {"http_status": exc.http_status}
+    if exc.code == THROUGHPUT_CODE:
+        # The number is over its throughput: every message from it would draw 130429 now, so
+        # all of them wait, on every replica, not only this one.
+        s = ctx.settings
+        pause = retry_delay(attempts, base=s.retry_base_seconds, cap=s.retry_max_seconds)
+        metrics.NUMBER_PAUSES.inc()
+        log.warning(
+            "number %s over its throughput (130429); pausing its sends %.1fs",
+            row.phone_number_id,
+            pause,
+        )
+        await ctx.limiter.pause_number(row.phone_number_id, pause)
     if exc.transient:
         await _retry_or_fail(ctx, row, attempts, exc, details)
         return

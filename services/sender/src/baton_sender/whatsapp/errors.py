@@ -12,6 +12,7 @@ TRANSIENT_CODES = frozenset({2, 4, 80007, 130429, 131000, 131016, 131056, 131057
 TOKEN_CODES = frozenset({0, 190})
 PAIR_RATE_CODE = 131056
 WINDOW_CLOSED_CODE = 131047
+THROUGHPUT_CODE = 130429  # the business number is over its messages per second
 
 
 class InvalidMessageError(ValueError):
