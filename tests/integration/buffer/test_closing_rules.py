@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from baton_buffer.handlers import message_received
 from baton_shared.events import (
     InboundMedia,
     MessageReceived,
     MessageType,
     TurnCloseReason,
 )
+from baton_shared.streams.consumer import Delivery
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +95,22 @@ async def test_messages_are_ordered_by_timestamp_then_arrival(make_replica, conv
     clock.at(4)
     await replica.ticker.tick()
     assert await replica.texts(conv) == [["z", "a", "b1", "b2", "c"]]
+
+
+async def test_messages_of_one_second_keep_stream_order_across_replicas(
+    make_replica, conv, clock
+) -> None:
+    # Two replicas read consecutive `wa.inbound` entries; the one holding the later entry
+    # records it first. WhatsApp's timestamps have one-second resolution, so only the stream
+    # can tell which came first: recording order would put "second" first.
+    first_replica, second_replica = make_replica(quiet=4), make_replica(quiet=4)
+    record_first = message_received.make_batch_handler(first_replica.ctx)
+    record_second = message_received.make_batch_handler(second_replica.ctx)
+    await record_second([(conv.message("b", text="second"), Delivery("wa.inbound", "1000-7", 1))])
+    await record_first([(conv.message("a", text="first"), Delivery("wa.inbound", "1000-6", 1))])
+    clock.at(4)
+    await first_replica.ticker.tick()
+    assert await first_replica.texts(conv) == [["first", "second"]]
 
 
 async def test_every_message_type_is_carried(make_replica, conv, clock) -> None:

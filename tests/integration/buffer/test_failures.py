@@ -166,7 +166,7 @@ async def test_a_release_waiting_for_the_lock_sees_what_the_holder_committed(
 
         await wait_until(release_waits_for_the_lock, timeout=10)
         await repo.record_messages(
-            session, [(conv.message(3), conv.id)], datetime.fromtimestamp(clock(), UTC)
+            session, [repo.Inbound(conv.message(3), conv.id)], datetime.fromtimestamp(clock(), UTC)
         )
     await asyncio.wait_for(waiting, timeout=10)
     [turn] = await replica.released(conv)

@@ -69,6 +69,10 @@ messages = Table(
     Column("payload", JSONB, nullable=False),
     # The turn the message went out in (no foreign key: see migration 0004).
     Column("turn_id", UUID(as_uuid=True), nullable=True),
+    # The `wa.inbound` entry it came in (its id as ms, seq): the order of messages of one
+    # WhatsApp second, whichever replica recorded them first (0, 0 before migration 0005).
+    Column("stream_ms", BigInteger, nullable=False, server_default="0"),
+    Column("stream_seq", BigInteger, nullable=False, server_default="0"),
 )
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Row, func, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,13 +29,14 @@ _INSERT_CONVERSATIONS = text(
 # WITH ORDINALITY ... ORDER BY: rows get their arrival sequence in the arrays' order.
 _INSERT_MESSAGES = text(
     "INSERT INTO messages (message_id, conversation_id, type, wa_timestamp, "
-    "arrived_at, event_id, correlation_id, traceparent, payload) "
-    "SELECT m, c, t, w, CAST(:arrived_at AS timestamptz), e, k, tp, CAST(p AS jsonb) "
+    "arrived_at, event_id, correlation_id, traceparent, payload, stream_ms, stream_seq) "
+    "SELECT m, c, t, w, CAST(:arrived_at AS timestamptz), e, k, tp, CAST(p AS jsonb), sm, ss "
     "FROM unnest(CAST(:message_ids AS text[]), CAST(:conversation_ids AS text[]), "
     "CAST(:types AS text[]), CAST(:wa_timestamps AS timestamptz[]), "
     "CAST(:event_ids AS uuid[]), CAST(:correlation_ids AS uuid[]), "
-    "CAST(:traceparents AS text[]), CAST(:payloads AS text[])) "
-    "WITH ORDINALITY AS u(m, c, t, w, e, k, tp, p, n) ORDER BY n "
+    "CAST(:traceparents AS text[]), CAST(:payloads AS text[]), CAST(:stream_ms AS bigint[]), "
+    "CAST(:stream_seqs AS bigint[])) "
+    "WITH ORDINALITY AS u(m, c, t, w, e, k, tp, p, sm, ss, n) ORDER BY n "
     "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 
@@ -61,12 +62,14 @@ _LOCK_CONVERSATIONS = (
 _LOCK_WAITING = text(_LOCK_CONVERSATIONS)
 _LOCK_FREE = text(_LOCK_CONVERSATIONS + " SKIP LOCKED")
 
-# `payload` as JSON text: pydantic parses it (`model_validate_json`) faster than a dict.
+# `payload` as JSON text: pydantic parses it (`model_validate_json`) faster than a dict. A
+# turn's messages in WhatsApp's order, then (within its one-second resolution) their entries'
+# order on `wa.inbound`, then the order they were recorded in.
 _PENDING = text(
     "SELECT message_id, conversation_id, arrival_seq, arrived_at, event_id, correlation_id, "
     "traceparent, CAST(payload AS text) AS payload FROM messages "
     "WHERE conversation_id = ANY(CAST(:ids AS text[])) AND turn_id IS NULL "
-    "ORDER BY conversation_id, wa_timestamp, arrival_seq"
+    "ORDER BY conversation_id, wa_timestamp, stream_ms, stream_seq, arrival_seq"
 )
 
 _INSERT_TURNS = text(
@@ -134,25 +137,27 @@ class ScheduleState:
     arrivals: list[float]
 
 
-async def record_message(
-    session: AsyncSession, event: MessageReceived, conversation_id: str, arrived_at: datetime
-) -> bool:
-    """Record an inbound message once; False when its WhatsApp id was recorded before."""
-    recorded = await record_messages(session, [(event, conversation_id)], arrived_at)
-    return event.payload.message_id in recorded
+class Inbound(NamedTuple):
+    """A customer message to record: the event, its conversation, and where its entry lies in
+    `wa.inbound` ((ms, seq) of the entry id: within one WhatsApp second, the order it
+    arrived in, whichever replica records it first)."""
+
+    event: MessageReceived
+    conversation_id: str
+    position: tuple[int, int] = (0, 0)
 
 
 async def record_messages(
     session: AsyncSession,
-    items: Sequence[tuple[MessageReceived, str]],
+    items: Sequence[Inbound],
     arrived_at: datetime,
 ) -> set[str]:
-    """Record inbound messages (with their conversation ids) once each, in the given order
-    (their arrival order); returns the WhatsApp ids recorded now (not recorded before)."""
+    """Record inbound messages once each, in the given order (their arrival order); returns
+    the WhatsApp ids recorded now (not recorded before)."""
     if not items:
         return set()
     convs: dict[str, tuple[str, str]] = {}
-    for event, conversation_id in items:
+    for event, conversation_id, _ in items:
         convs.setdefault(
             conversation_id, (event.payload.phone_number_id, event.payload.customer_id)
         )
@@ -169,15 +174,17 @@ async def record_messages(
     inserted = await session.execute(
         _INSERT_MESSAGES,
         {
-            "message_ids": [event.payload.message_id for event, _ in items],
-            "conversation_ids": [conversation_id for _, conversation_id in items],
-            "types": [event.payload.type.value for event, _ in items],
-            "wa_timestamps": [event.payload.timestamp for event, _ in items],
+            "message_ids": [i.event.payload.message_id for i in items],
+            "conversation_ids": [i.conversation_id for i in items],
+            "types": [i.event.payload.type.value for i in items],
+            "wa_timestamps": [i.event.payload.timestamp for i in items],
             "arrived_at": arrived_at,
-            "event_ids": [event.event_id for event, _ in items],
-            "correlation_ids": [event.correlation_id for event, _ in items],
-            "traceparents": [event.traceparent for event, _ in items],
-            "payloads": [event.payload.model_dump_json() for event, _ in items],
+            "event_ids": [i.event.event_id for i in items],
+            "correlation_ids": [i.event.correlation_id for i in items],
+            "traceparents": [i.event.traceparent for i in items],
+            "payloads": [i.event.payload.model_dump_json() for i in items],
+            "stream_ms": [i.position[0] for i in items],
+            "stream_seqs": [i.position[1] for i in items],
         },
     )
     return set(inserted.scalars())
@@ -260,7 +267,8 @@ async def pending_messages_of(
     session: AsyncSession, conversation_ids: Sequence[str]
 ) -> dict[str, list[Row[Any]]]:
     """The messages not yet in a turn of each of these conversations (those with any), by
-    WhatsApp timestamp then arrival; `payload` is the message as JSON text.
+    WhatsApp timestamp, then `wa.inbound` entry, then recording; `payload` is the message as
+    JSON text.
 
     Run it after `lock_conversations`, as its own statement: a statement that waited for a
     row lock reads with the snapshot it started with, which would miss the messages the lock
