@@ -14,8 +14,10 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,24 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from baton_buffer.main import create_app as create_buffer
+from baton_buffer.settings import BufferSettings
 from baton_shared.db.engine import async_url
-from baton_shared.events import TurnCompleted, TurnOutcome, TurnReady, command_id_for
+from baton_shared.events import (
+    InboundMessage,
+    MessageReceived,
+    MessageType,
+    TurnCompleted,
+    TurnOutcome,
+    TurnReady,
+    command_id_for,
+    parse_event,
+)
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, position
 from baton_shared.testing import wait_until
 
-from .conftest import Gemini, events, make_turn
+from .conftest import PHONE_NUMBER_ID, Gemini, events, make_turn
 from .test_turns import sent
 
 pytestmark = pytest.mark.integration
@@ -241,3 +254,109 @@ async def test_sigkilled_agent_answers_each_turn_exactly_once(
     )
     await gemini.reset()
     await killed_after_publishing(processes, running, bus, gemini)
+
+
+@pytest.mark.timeout(600)
+async def test_a_killed_agents_turn_holds_the_conversations_next_turn_back_until_redone(
+    processes: AgentProcesses,
+    bus: Bus,
+    gemini: Gemini,
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+) -> None:
+    # Invariant 5 across a crash, with the real buffer releasing the turns: an agent dies
+    # holding turn 1 while the customer writes again. The buffer must not release turn 2
+    # until turn 1 is done, and turn 1 must be redone (by the live replica) exactly once.
+    # The settings keep the production rule, scaled down: the stuck-turn timeout (15 s)
+    # exceeds 1.5 x the agent's RECLAIM_IDLE_MS (6 s: the idle time, plus up to half of it
+    # until the next reclaim scan) + AGENT_TURN_TIMEOUT_SECONDS (5 s) for the redo.
+    settings = BufferSettings(
+        baton_env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        **{"BUFFER_QUIET_SECONDS": 0, "BUFFER_STUCK_TURN_SECONDS": 15, "BUFFER_TICK_MS": 20},
+    )
+    buffer = create_buffer(settings)
+    # Time enough to find and kill the replica holding the turn before its model call's
+    # deadline; the idle time before the other replica takes the turn over must exceed it.
+    processes.env |= {"AGENT_TURN_TIMEOUT_SECONDS": "5", "RECLAIM_IDLE_MS": "6000"}
+    async with buffer.router.lifespan_context(buffer):
+        replicas = {proc.pid: proc for proc in [await processes.start(), await processes.start()]}
+        await gemini.fault(delay_ms=60_000, count=1)  # turn 1's first model call hangs
+        customer = f"34{uuid.uuid4().int % 10**10:010d}"
+        await bus.publish(inbound(customer, "is my order shipped?"))
+        await until(gemini.requests, "turn 1's model call in flight")
+        holder = replicas.pop(await _holder_pid(bus))
+        await processes.kill(holder)
+        await bus.publish(inbound(customer, "the one from Monday"))
+
+        turns = await wait_until(
+            lambda: _answered_turns(bus, customer, 2), timeout=90, what="both turns answered"
+        )
+        first, second = turns
+        assert [m.text for m in first.payload.messages] == ["is my order shipped?"]
+        assert [m.text for m in second.payload.messages] == ["the one from Monday"]
+        # Released only once turn 1 was reported done (after its redo), never before.
+        done = {
+            e.payload.turn_id: entry_id
+            for entry_id, e in await _entries(bus, names.CONV_TURNS_DONE)
+            if isinstance(e, TurnCompleted)
+        }
+        ready = {
+            e.payload.turn_id: entry_id
+            for entry_id, e in await _entries(bus, names.CONV_TURNS)
+            if isinstance(e, TurnReady)
+        }
+        turn_1, turn_2 = first.payload.turn_id, second.payload.turn_id
+        assert position(done[turn_1]) < position(ready[turn_2])
+        for turn in turns:  # one answer each, the redone turn included
+            assert len(await sent(bus, turn)) == 1
+        # The interrupted call, turn 1's redo, turn 2.
+        assert len(await gemini.requests()) == 3
+        [survivor] = replicas.values()
+        assert survivor.returncode is None
+
+
+async def _holder_pid(bus: Bus) -> int:
+    """The pid of the agent process holding the one turn in flight (consumer names end in
+    the pid)."""
+    [entry] = await bus.redis.xpending_range(
+        bus.key(names.CONV_TURNS), names.GROUP_AGENT, "-", "+", 10
+    )
+    return int(str(entry["consumer"]).rsplit("-", 1)[1])
+
+
+def inbound(customer: str, text_: str) -> MessageReceived:
+    message = InboundMessage(
+        message_id=f"wamid.{uuid.uuid4().hex}",
+        phone_number_id=PHONE_NUMBER_ID,
+        wa_id=customer,
+        timestamp=datetime.now(UTC),
+        type=MessageType.TEXT,
+        text=text_,
+    )
+    return MessageReceived.create(message, producer="test")
+
+
+async def _entries(bus: Bus, stream: str) -> list[tuple[str, Any]]:
+    return [
+        (str(entry_id), parse_event(f["event_type"], int(f["schema_version"]), f["body"]))
+        for entry_id, f in await bus.redis.xrange(bus.key(stream))
+    ]
+
+
+async def _answered_turns(bus: Bus, customer: str, n: int) -> list[TurnReady] | None:
+    """The customer's turns in release order, once `n` of them have one answer each."""
+    turns = [
+        e
+        for _, e in await _entries(bus, names.CONV_TURNS)
+        if isinstance(e, TurnReady) and e.payload.wa_id == customer
+    ]
+    if len(turns) < n:
+        return None
+    for turn in turns:
+        if not await sent(bus, turn):
+            return None
+    return turns
