@@ -93,3 +93,20 @@ async def test_a_number_pause_holds_every_send_from_that_number_only(bus: Bus) -
     token = await two.reserve("1", "c", 1.0)  # a token error pauses all, and says so
     assert token.token_pause
     assert token.paused > 30
+
+
+async def test_a_number_with_a_rate_of_its_own(bus: Bus) -> None:
+    # A coexistence number (shared with the WhatsApp Business app) is held at 20/s.
+    limiter = RateLimiter(
+        bus,
+        number_mps=1000,
+        customer_per_minute=6000,
+        customer_burst=45,
+        number_mps_by_number={"coexisting": 20},
+    )
+    assert limiter.rate_of("coexisting") == (20, 2)
+    assert limiter.rate_of("other") == (1000, 100)
+    waits = [await limiter.take("coexisting", None) for _ in range(3)]
+    assert waits[:2] == [0, 0]
+    assert 0 < waits[2] <= 0.05  # the third waits for its slot, 1/20 s apart
+    assert [await limiter.take("other", None) for _ in range(3)] == [0, 0, 0]

@@ -63,3 +63,15 @@ def test_errors_that_last_minutes_wait_at_least_a_minute() -> None:
         delays = [retry_delay(n, base=1, cap=10, code=code, rng=rng) for n in range(1, 6)]
         assert all(60 <= d <= 90 for d in delays), (code, delays)
     assert retry_delay(1, base=1, cap=10, code=131000, rng=rng) <= 1  # others as before
+
+
+def test_numbers_may_have_rates_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql+asyncpg://u:p@localhost/db"
+    monkeypatch.setenv("WA_RATE_LIMIT_MPS_BY_NUMBER", '{"106540352242922": 20, "2": 1000}')
+    settings = SenderSettings(database_url=url, baton_env="test")
+    assert settings.wa_rate_limit_mps_by_number == {"106540352242922": 20, "2": 1000}
+    assert settings.fastest_rate_mps == 1000
+
+    monkeypatch.setenv("WA_RATE_LIMIT_MPS_BY_NUMBER", '{"106540352242922": 5000}')
+    with pytest.raises(ValidationError, match="wa_rate_limit_mps_by_number"):
+        SenderSettings(database_url=url, baton_env="test")

@@ -52,6 +52,7 @@ class SenderContext:
             number_mps=settings.wa_rate_limit_mps,
             customer_per_minute=settings.customer_rate_per_minute,
             customer_burst=settings.customer_burst,
+            number_mps_by_number=settings.wa_rate_limit_mps_by_number,
         )
         return cls(
             settings=settings,

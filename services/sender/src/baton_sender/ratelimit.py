@@ -12,7 +12,7 @@ pipelined round trip (`Permits`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from baton_sender import keys
@@ -94,13 +94,18 @@ class RateLimiter:
     """Takes send permits from the business number's and the customer's buckets."""
 
     def __init__(
-        self, bus: Bus, *, number_mps: int, customer_per_minute: float, customer_burst: int
+        self,
+        bus: Bus,
+        *,
+        number_mps: int,
+        customer_per_minute: float,
+        customer_burst: int,
+        number_mps_by_number: Mapping[str, int] | None = None,
     ) -> None:
         self.bus = bus
         self.number_mps = number_mps
-        # A tenth of a second's worth: WhatsApp measures throughput over short windows, and a
-        # full second's burst on top of the steady rate would draw 130429s.
-        self.number_burst = max(1, math.ceil(number_mps * NUMBER_BURST_SECONDS))
+        self.number_mps_by_number = dict(number_mps_by_number or {})
+        self.number_burst = _burst(number_mps)
         self.customer_rate = customer_per_minute / 60
         self.customer_burst = customer_burst
         self._take = bus.redis.register_script(_TAKE)
@@ -126,6 +131,12 @@ class RateLimiter:
         of concurrent sends share one pipelined round trip."""
         return await self._batches.submit(PermitRequest(phone_number_id, customer, max_wait))
 
+    def rate_of(self, phone_number_id: str) -> tuple[int, int]:
+        """A business number's messages per second and burst (its own rate when configured,
+        e.g. 20 for a number shared with the WhatsApp Business app)."""
+        mps = self.number_mps_by_number.get(phone_number_id)
+        return (self.number_mps, self.number_burst) if mps is None else (mps, _burst(mps))
+
     def _call(self, request: PermitRequest, pause: bool) -> tuple[list[str], list[float]]:
         pause_key = self.bus.key(keys.auth_pause()) if pause else self.bus.key("sender:no-pause")
         bucket_keys = [
@@ -133,7 +144,7 @@ class RateLimiter:
             self.bus.key(keys.number_pause(request.phone_number_id)),
             self.bus.key(keys.number_bucket(request.phone_number_id)),
         ]
-        args: list[float] = [round(request.max_wait * 1000), self.number_mps, self.number_burst]
+        args: list[float] = [round(request.max_wait * 1000), *self.rate_of(request.phone_number_id)]
         if request.customer is not None:
             bucket_keys.append(
                 self.bus.key(keys.customer_bucket(request.phone_number_id, request.customer))
@@ -152,6 +163,12 @@ class RateLimiter:
                 await self._take(keys=bucket_keys, args=args, client=pipe)
             replies = await pipe.execute()
         return [_permit(reply) for reply in replies]
+
+
+def _burst(mps: int) -> int:
+    # A tenth of a second's worth: WhatsApp measures throughput over short windows, and a
+    # full second's burst on top of the steady rate would draw 130429s.
+    return max(1, math.ceil(mps * NUMBER_BURST_SECONDS))
 
 
 def _permit(reply: object) -> Permit:

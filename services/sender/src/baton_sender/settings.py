@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field
 
@@ -29,6 +29,9 @@ class SenderSettings(BaseServiceSettings):
             proxy settings), or `auto`: httpx when `HTTPS_PROXY`/`ALL_PROXY` is set, else lean
             (`WA_HTTP_CLIENT`).
         wa_rate_limit_mps: messages per second per business number (WhatsApp: 80 to 1,000).
+        wa_rate_limit_mps_by_number: business numbers with a rate of their own, as JSON
+            (`{"<phone_number_id>": 20}`): a number shared with the WhatsApp Business app
+            (coexistence) is held at 20, a number upgraded to 1,000 may use it.
         customer_rate_per_minute: sustained messages per minute to one customer (pair rate).
         customer_burst: messages one customer may get in a burst before pacing starts.
         max_attempts: calls per message before a transient error becomes a failure.
@@ -51,6 +54,9 @@ class SenderSettings(BaseServiceSettings):
     wa_http_timeout: float = Field(default=20.0, gt=0)
     wa_http_client: Literal["auto", "lean", "httpx"] = "auto"
     wa_rate_limit_mps: int = Field(default=80, ge=1, le=1000)
+    wa_rate_limit_mps_by_number: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict
+    )
     customer_rate_per_minute: float = Field(
         default=10.0, gt=0, validation_alias=_sender("customer_rate_per_minute")
     )
@@ -82,3 +88,8 @@ class SenderSettings(BaseServiceSettings):
     def secret_fields(self) -> tuple[str, ...]:
         """The access token must be real outside development."""
         return ("wa_access_token",)
+
+    @property
+    def fastest_rate_mps(self) -> int:
+        """The highest rate any business number may send at."""
+        return max([self.wa_rate_limit_mps, *self.wa_rate_limit_mps_by_number.values()])

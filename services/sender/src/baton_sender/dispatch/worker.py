@@ -33,7 +33,7 @@ class Dispatcher:
         settings = ctx.settings
         self.max_in_flight = min(
             settings.dispatch_concurrency,
-            max(8, math.ceil(settings.wa_rate_limit_mps * CLAIM_AHEAD_SECONDS)),
+            max(8, math.ceil(settings.fastest_rate_mps * CLAIM_AHEAD_SECONDS)),
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_recovery = 0.0
