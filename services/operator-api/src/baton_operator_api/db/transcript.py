@@ -31,16 +31,30 @@ MEDIA_COLUMNS = (
 # Earlier than any message: where paging after a message that is gone starts.
 _BEGINNING: ColumnElement[datetime] = literal_column("'-infinity'::timestamptz")
 
-# Delivery status only moves forward; failed and suppressed are final.
+# Delivery status only moves forward; failed and suppressed are final. A failure with reason
+# `outcome_unknown` is not: the sender could not tell whether WhatsApp took the message (it
+# stopped mid-call) and did not send it again, so WhatsApp's own statuses, sent or failed, may
+# still come and must replace it, or the operator would be told to send it again when the
+# customer already has it.
 STATUS_RANK = {
     "requested": 0,
-    "sent": 1,
-    "delivered": 2,
-    "read": 3,
-    "played": 4,  # a voice message first played
-    "failed": 5,
-    "suppressed": 5,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "played": 5,  # a voice message first played
+    "failed": 6,
+    "suppressed": 6,
 }
+UNKNOWN_OUTCOME_RANK = 1  # above requested, below anything WhatsApp reports
+OUTCOME_UNKNOWN = "outcome_unknown"
+FINAL = ("failed", "suppressed")
+
+
+def status_rank(status: str, reason: str | None = None) -> int:
+    """Where a status stands in the order statuses may move in (-1: unknown status)."""
+    if status == "failed" and reason == OUTCOME_UNKNOWN:
+        return UNKNOWN_OUTCOME_RANK
+    return STATUS_RANK.get(status, -1)
 
 
 async def add_inbound(
@@ -90,8 +104,10 @@ async def upsert_outbound(
     operator: str | None = None,
     latency_ms: int | None = None,
 ) -> None:
-    """Record an outbound message or move its status forward (never backward)."""
-    rank = STATUS_RANK.get(status, -1)
+    """Record an outbound message or move its status forward (never backward); WhatsApp's
+    status for a message failed as `outcome_unknown` replaces that failure, reason and error
+    included."""
+    rank = status_rank(status, reason)
     stmt = insert(m).values(
         conversation_id=conversation_id,
         direction="out",
@@ -111,6 +127,9 @@ async def upsert_outbound(
     )
     ex = stmt.excluded
     newer = ex.status_rank > m.c.status_rank
+    # What an earlier failure said no longer holds: a status past it, or WhatsApp's own
+    # verdict on a message whose outcome was unknown.
+    healed = newer & (ex.status.not_in(FINAL) | (m.c.status_rank == UNKNOWN_OUTCOME_RANK))
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[m.c.command_id],
@@ -118,11 +137,21 @@ async def upsert_outbound(
             set_={
                 "status": case((newer, ex.status), else_=m.c.status),
                 "status_rank": func.greatest(m.c.status_rank, ex.status_rank),
-                "reason": case((newer, func.coalesce(ex.reason, m.c.reason)), else_=m.c.reason),
-                "error_code": case(
-                    (newer, func.coalesce(ex.error_code, m.c.error_code)), else_=m.c.error_code
+                "reason": case(
+                    (healed, ex.reason),
+                    (newer, func.coalesce(ex.reason, m.c.reason)),
+                    else_=m.c.reason,
                 ),
-                "error": case((newer, func.coalesce(ex.error, m.c.error)), else_=m.c.error),
+                "error_code": case(
+                    (healed, ex.error_code),
+                    (newer, func.coalesce(ex.error_code, m.c.error_code)),
+                    else_=m.c.error_code,
+                ),
+                "error": case(
+                    (healed, ex.error),
+                    (newer, func.coalesce(ex.error, m.c.error)),
+                    else_=m.c.error,
+                ),
                 "wa_message_id": func.coalesce(m.c.wa_message_id, ex.wa_message_id),
                 "text": func.coalesce(m.c.text, ex.text),
                 "author": case((m.c.author == "unknown", ex.author), else_=m.c.author),
