@@ -115,14 +115,19 @@ class Runtime:
         )
         self.workers.append(consumer)
         self.consumers.append(consumer)
-        if stream in names.ACK_TRIMMED and not any(
-            isinstance(w, AckTrimmer) and stream in w.streams for w in self.workers
-        ):
-            self.workers.append(AckTrimmer(self.bus, [stream]))
         return consumer
 
     async def start(self) -> None:
-        """Start every worker as a task."""
+        """Start every worker as a task, with a trimmer of the streams its consumers read
+        (none is trimmed by length: see `streams.trim`)."""
+        trimmed = {s for w in self.workers if isinstance(w, AckTrimmer) for s in w.streams}
+        untrimmed = {
+            w.stream
+            for w in self.workers
+            if isinstance(w, Consumer) and w.stream in names.ACK_TRIMMED
+        } - trimmed
+        if untrimmed:
+            self.workers.append(AckTrimmer(self.bus, sorted(untrimmed)))
         self.stop.clear()
         self._tasks = [asyncio.create_task(w.run(self.stop)) for w in self.workers]
 

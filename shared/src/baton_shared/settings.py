@@ -27,7 +27,9 @@ class BusSettings(BaseSettings):
     Attributes:
         redis_url: Redis URL (`redis://host:port/db` or `unix:///path`).
         redis_prefix: prefix for every Redis key and stream; empty in production.
-        stream_maxlen: approximate MAXLEN applied on every publish.
+        stream_maxlen: how many entries a stream of Baton's may hold while a consumer group
+            that is not Baton's still needs them (`streams.trim`); the approximate MAXLEN of
+            any other stream published to.
         publish_dedupe_seconds: how long a published event id is remembered, so that the same
             event published again (an outbox row re-published after a crash, a webhook body
             WhatsApp sends again) is appended once (`PUBLISH_DEDUPE_SECONDS`). Each published

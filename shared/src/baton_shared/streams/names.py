@@ -23,10 +23,12 @@ ALL_STREAMS = (
     CONV_CONTROL,
 )
 
-# Streams never trimmed by length on append: an entry there may be the only copy of something
-# already acknowledged to the outside world (a webhook answered 200), so it is trimmed only
-# below what every consumer group has acknowledged (see `streams.trim`).
-ACK_TRIMMED = frozenset({WA_WEBHOOKS})
+# Streams never trimmed by length on append, so that no entry is lost however far behind
+# Baton's own consumers fall (an entry may be the only copy of a webhook answered 200, of a
+# customer message, of an answer to send): they are trimmed below what Baton's consumer groups
+# have acknowledged, and other groups' needs are kept while the stream is short enough (see
+# `streams.trim`).
+ACK_TRIMMED = frozenset(ALL_STREAMS)
 
 # Consumer groups, one per consuming service role.
 GROUP_INGRESS = "ingress"
@@ -34,6 +36,9 @@ GROUP_BUFFER = "buffer"
 GROUP_AGENT = "agent"
 GROUP_SENDER = "sender"
 GROUP_OPERATOR_API = "operator-api"
+BATON_GROUPS = frozenset(
+    {GROUP_INGRESS, GROUP_BUFFER, GROUP_AGENT, GROUP_SENDER, GROUP_OPERATOR_API}
+)
 
 
 def dlq(stream: str) -> str:

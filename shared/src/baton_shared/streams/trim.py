@@ -1,8 +1,14 @@
-"""Trimming by acknowledgement: streams in `names.ACK_TRIMMED` lose only entries that every
-consumer group has read and acknowledged, however long the consumers were down.
+"""Trimming by acknowledgement: streams in `names.ACK_TRIMMED` (all of Baton's) lose only
+entries that Baton's consumer groups have read and acknowledged, however long its consumers
+were down.
+
+Other groups (an integrator's own, see docs/events.md) are waited for too, as long as the
+stream holds no more than `keep` entries (`STREAM_MAXLEN`): beyond that, what only they still
+need goes, so an abandoned group cannot fill Redis. A stream on which no Baton group exists
+yet is left alone (the group, when made, starts from the beginning).
 
 Redis 7.0 cannot do this on XADD (the ACKED trimming option arrived in 8.2), so a worker
-trims periodically with XTRIM MINID below the oldest entry some group still needs.
+trims periodically with XTRIM MINID below the oldest entry the groups still need.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from collections.abc import Iterable
 
 from redis.exceptions import RedisError, ResponseError
 
-from baton_shared.streams.bus import Bus
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus, position
 
 log = logging.getLogger(__name__)
 
@@ -27,41 +34,70 @@ def _next_id(entry_id: str) -> str:
 class AckTrimmer:
     """A worker that trims each of its streams below what every group has acknowledged."""
 
-    def __init__(self, bus: Bus, streams: Iterable[str], *, every_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        streams: Iterable[str],
+        *,
+        every_seconds: float = 30.0,
+        keep: int | None = None,
+    ) -> None:
         self.bus = bus
         self.streams = tuple(streams)
         self.every_seconds = every_seconds
+        self.keep = bus.maxlen if keep is None else keep
         self.running = False
 
-    async def floor(self, stream: str) -> str | None:
-        """The lowest entry id some group still needs, or None when nothing may be trimmed."""
+    async def floors(self, stream: str) -> tuple[str | None, str | None]:
+        """The lowest entry id Baton's groups still need, and the lowest any group needs; None
+        for both when nothing may be trimmed."""
         key = self.bus.key(stream)
         try:
             groups = await self.bus.redis.xinfo_groups(key)
         except ResponseError as exc:
             if "no such key" in str(exc).lower():
-                return None  # nothing appended yet: nothing to trim
+                return None, None  # nothing appended yet: nothing to trim
             raise
-        if not groups:
-            return None  # no consumer yet: keep everything
-        needed: list[str] = []
+        ours: list[str] = []
+        anyone: list[str] = []
         for group in groups:
             summary = await self.bus.redis.xpending(key, group["name"])
             if summary["pending"]:
-                needed.append(str(summary["min"]))
+                needed = str(summary["min"])
             else:
-                needed.append(_next_id(str(group["last-delivered-id"])))
-        return min(needed, key=lambda i: tuple(int(p) for p in i.split("-")))
+                needed = _next_id(str(group["last-delivered-id"]))
+            anyone.append(needed)
+            if group["name"] in names.BATON_GROUPS:
+                ours.append(needed)
+        if not ours:
+            return None, None  # no consumer of ours yet: keep everything for it
+        return min(ours, key=position), min(anyone, key=position)
+
+    async def floor(self, stream: str) -> str | None:
+        """The lowest entry id some group still needs, or None when nothing may be trimmed."""
+        return (await self.floors(stream))[1]
 
     async def trim_once(self) -> int:
         """Trim every stream once; returns how many entries were removed."""
         removed = 0
         for stream in self.streams:
-            floor = await self.floor(stream)
-            if floor is not None:
-                removed += int(
-                    await self.bus.redis.xtrim(self.bus.key(stream), minid=floor, approximate=False)
-                )
+            ours, anyone = await self.floors(stream)
+            if ours is None or anyone is None:
+                continue
+            key = self.bus.key(stream)
+            removed += int(await self.bus.redis.xtrim(key, minid=anyone, approximate=False))
+            if ours != anyone and int(await self.bus.redis.xlen(key)) > self.keep:
+                # Too long to wait for the other groups: keep only what Baton needs.
+                dropped = int(await self.bus.redis.xtrim(key, minid=ours, approximate=False))
+                if dropped:
+                    log.warning(
+                        "%s holds over %d entries: %d that only other consumer groups still "
+                        "needed were trimmed",
+                        stream,
+                        self.keep,
+                        dropped,
+                    )
+                removed += dropped
         return removed
 
     async def run(self, stop: asyncio.Event) -> None:
