@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from redis.exceptions import ResponseError
 from sqlalchemy import select, text
 
 from baton_buffer.context import BufferContext
@@ -33,6 +35,7 @@ from baton_shared.streams.bus import Bus
 from baton_shared.streams.consumer import Delivery
 
 BASE = 1_900_000_000.0  # a fixed "now" for the fake clock
+AGENT = "agent-test"  # the consumer name of the agent `agents_caught_up` plays
 DELIVERY = Delivery("test", "0-1", 1)
 
 
@@ -193,3 +196,13 @@ async def make_replica(
     yield build
     for db in databases:
         await db.dispose()
+
+
+async def agents_caught_up(bus: Bus) -> None:
+    """Play a live agent replica that has been handed every turn released so far (its group's
+    lag is 0): a turn over its time then counts as stuck (see `baton_buffer.agents`)."""
+    key = bus.key(names.CONV_TURNS)
+    with contextlib.suppress(ResponseError):  # BUSYGROUP: made by an earlier call
+        await bus.redis.xgroup_create(key, names.GROUP_AGENT, id="0", mkstream=True)
+    await bus.redis.xgroup_createconsumer(key, names.GROUP_AGENT, AGENT)
+    await bus.redis.xreadgroup(names.GROUP_AGENT, AGENT, {key: ">"})

@@ -13,6 +13,8 @@ from baton_buffer.db import repo
 from baton_buffer.release import release
 from baton_shared.testing import wait_until
 
+from .conftest import agents_caught_up
+
 pytestmark = pytest.mark.integration
 
 
@@ -131,6 +133,7 @@ async def test_lost_redis_state_is_rebuilt_from_postgresql(
     await replica.on_message(waiting.message(1))
     await bus.redis.delete(bus.key(keys.deadlines()), bus.key(keys.claims()))  # Redis lost it all
     assert await replica.ticker.recover() >= 2
+    await agents_caught_up(bus)  # the agent took turn 1 and never answered
     clock.at(120)
     await replica.ticker.tick()
     assert await replica.texts(waiting) == [["m1"]]

@@ -8,6 +8,11 @@ import uuid
 import pytest
 
 from baton_buffer import metrics
+from baton_buffer.agents import AgentWatch
+from baton_shared.streams import names
+from baton_shared.testing import wait_until
+
+from .conftest import AGENT, agents_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +55,7 @@ async def test_completion_without_pending_messages_waits_for_the_next(
     assert await replica.texts(conv) == [["m1"], ["m2"]]
 
 
-async def test_stuck_turn_times_out_and_releases_the_next(make_replica, conv, clock) -> None:
+async def test_stuck_turn_times_out_and_releases_the_next(make_replica, conv, clock, bus) -> None:
     replica = make_replica(quiet=0, stuck=120)
     stuck_before = metrics.STUCK_TURNS._value.get()
     await replica.on_message(conv.message(1))
@@ -59,6 +64,7 @@ async def test_stuck_turn_times_out_and_releases_the_next(make_replica, conv, cl
     clock.at(1)
     await replica.on_message(conv.message(2, ts=1))
     clock.at(119.9)
+    await agents_caught_up(bus)  # an agent took turn 1 and never answered
     await replica.ticker.tick()
     assert len(await replica.released(conv)) == 1
     clock.at(120)
@@ -173,3 +179,46 @@ async def test_a_message_recorded_while_its_turn_completes_is_not_left_waiting(
     clock.at(9)  # m2 has been quiet for 4 s
     await replica.ticker.tick()
     assert await replica.texts(conv) == [["m1"], ["m2"]]
+
+
+async def test_a_turn_waiting_for_agents_that_are_down_or_behind_is_not_stuck(
+    make_replica, new_conv, clock, bus
+) -> None:
+    # Every agent down longer than the stuck-turn timeout, the customer writing again: turn 2
+    # must wait for turn 1, or the agents, once back, would take both at once (invariant 5).
+    replica = make_replica(quiet=0, stuck=120)
+    conv, other = new_conv(), new_conv()
+    deferred = metrics.STUCK_DEFERRED._value.get()
+    await replica.on_message(conv.message(1))
+    await replica.ticker.tick()
+    clock.at(1)
+    await replica.on_message(conv.message(2, ts=1))
+
+    clock.at(500)  # no agent has ever started
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"]]
+    assert metrics.STUCK_DEFERRED._value.get() > deferred
+
+    await agents_caught_up(bus)  # an agent starts, takes turn 1...
+    await replica.on_message(other.message(1, ts=500))  # ...but not the turn released after it
+    await replica.ticker.tick()
+    clock.at(1000)
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"]]  # the agents are behind: still waiting
+
+    await agents_caught_up(bus)  # caught up and alive: turn 1 is lost, not waiting
+    clock.at(1200)
+    await replica.ticker.tick()
+    assert await replica.texts(conv) == [["m1"], ["m2"]]
+
+
+async def test_agents_that_stopped_reading_are_taken_for_down(bus) -> None:
+    await agents_caught_up(bus)
+    assert await AgentWatch(bus, active_seconds=600).behind() is None
+
+    async def idle() -> str | None:
+        return await AgentWatch(bus, active_seconds=0.05).behind()
+
+    assert await wait_until(idle) == "no agent is running"
+    consumers = await bus.redis.xinfo_consumers(bus.key(names.CONV_TURNS), names.GROUP_AGENT)
+    assert [c["name"] for c in consumers] == [AGENT]

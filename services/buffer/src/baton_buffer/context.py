@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from baton_buffer.agents import AgentWatch
 from baton_buffer.rules import Rules
 from baton_buffer.settings import BufferSettings
 from baton_buffer.timers import Timers
@@ -24,12 +25,18 @@ class BufferContext:
         rules: the closing rules.
         clock: wall-clock time in epoch seconds: Redis's (`clock.RedisClock`), one clock for
             every replica; replaceable in tests.
+        agents: whether the agents are behind, which keeps a turn from counting as stuck.
     """
 
     db: Database
     timers: Timers
     rules: Rules
     clock: Callable[[], float] = time.time
+    agents: AgentWatch | None = None
+
+    def __post_init__(self) -> None:
+        if self.agents is None:
+            self.agents = AgentWatch(self.timers.bus)
 
     @classmethod
     def from_settings(

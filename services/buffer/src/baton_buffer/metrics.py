@@ -26,6 +26,11 @@ RELEASE_LATENESS = Histogram(
 STUCK_TURNS = Counter(
     "baton_buffer_stuck_turns_total", "Turns given up on after BUFFER_STUCK_TURN_SECONDS"
 )
+STUCK_DEFERRED = Counter(
+    "baton_buffer_stuck_deferred_total",
+    "Looks at a turn over BUFFER_STUCK_TURN_SECONDS that kept it in flight: the agents were "
+    "behind or down, so the turn was waiting, not lost",
+)
 TURNS_COMPLETED = Counter(
     "baton_buffer_turns_completed_total", "Turn completions reported by the agent", ["outcome"]
 )

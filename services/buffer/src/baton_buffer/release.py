@@ -30,6 +30,7 @@ from baton_shared.events import (
 
 log = logging.getLogger(__name__)
 
+RECHECK_SECONDS = 30.0  # how often a turn over its time is looked at while agents are behind
 _TURN_NS = uuid.UUID("2b7d8c2e-5f0a-4e5b-9a61-7c3f1d2e4b90")
 
 
@@ -163,6 +164,9 @@ async def release_due(
             if conversation_id not in convs:
                 out.next_at[conversation_id] = now
     free: list[str] = []
+    behind: str | None = None
+    asked = False
+    deferred = 0
     for conversation_id, conv in convs.items():
         if conv.in_flight_turn_id is None:
             free.append(conversation_id)
@@ -170,6 +174,13 @@ async def release_due(
         stuck_at = conv.in_flight_since.timestamp() + ctx.rules.stuck_turn_seconds
         if now < stuck_at:
             out.next_at[conversation_id] = float(stuck_at)
+            continue
+        if not asked:  # once per call, and only when a turn is over its time
+            assert ctx.agents is not None
+            behind, asked = await ctx.agents.behind(), True
+        if behind is not None:  # waiting for an agent, not lost: look again later
+            deferred += 1
+            out.next_at[conversation_id] = now + min(ctx.rules.stuck_turn_seconds, RECHECK_SECONDS)
             continue
         await repo.time_out_turn(session, conversation_id, conv.in_flight_turn_id, at)
         metrics.STUCK_TURNS.inc()
@@ -180,6 +191,14 @@ async def release_due(
             extra={"conversation_id": conversation_id},
         )
         free.append(conversation_id)
+    if deferred:
+        metrics.STUCK_DEFERRED.inc(deferred)
+        log.warning(
+            "%d turn(s) in flight for over %ss, but %s: waiting for the agents",
+            deferred,
+            ctx.rules.stuck_turn_seconds,
+            behind,
+        )
     # Callers pass conversations found due by an unlocked read (or just completed), so the
     # messages themselves are read at once: one statement, not arrivals first.
     pending = await repo.pending_messages_of(session, free)
