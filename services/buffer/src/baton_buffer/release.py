@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from baton_shared.events import (
     new_traceparent,
     trace_id_of,
 )
+from baton_shared.randomness import random_bits
 
 log = logging.getLogger(__name__)
 
@@ -265,4 +265,4 @@ def _traceparent(cause: str) -> str:
     trace_id = trace_id_of(cause)
     if trace_id is None:
         return new_traceparent()
-    return f"00-{trace_id}-{random.getrandbits(64) or 1:016x}-01"
+    return f"00-{trace_id}-{random_bits(64) or 1:016x}-01"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime
 from json.encoder import encode_basestring
 from typing import ClassVar, Literal
 
 from baton_shared.events.envelope import Event, Payload, new_traceparent, uuid_text
+from baton_shared.randomness import random_bits
 from baton_shared.streams import names
 
 
@@ -66,7 +66,7 @@ def webhook_received_fields(
 
 def _random_uuid() -> str:
     """`envelope.random_uuid` as text (see there why not `uuid.uuid4`), without a `UUID`."""
-    return uuid_text(f"{random.getrandbits(128):032x}", 4)
+    return uuid_text(f"{random_bits(128):032x}", 4)
 
 
 def _iso(moment: datetime) -> str:

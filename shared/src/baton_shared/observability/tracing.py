@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -49,6 +48,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util import types
+
+from baton_shared.randomness import random_bits
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ class IdsOnlyTracer(Tracer):
         if parent.is_valid:
             trace_id, flags = parent.trace_id, parent.trace_flags
         else:
-            trace_id, flags = random.getrandbits(128) or 1, _SAMPLED
-        span_id = random.getrandbits(64) or 1
+            trace_id, flags = random_bits(128) or 1, _SAMPLED
+        span_id = random_bits(64) or 1
         return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
 
     def start_as_current_span(  # type: ignore[override]
