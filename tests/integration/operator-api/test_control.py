@@ -9,7 +9,9 @@ import json
 import httpx
 import pytest
 
+from baton_operator_api import feed
 from baton_operator_api.context import ServiceContext
+from baton_shared.events import ConversationReopened, Event, Mode, parse_event
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
@@ -139,6 +141,23 @@ async def test_resolve_then_a_customer_message_reopens_to_the_ai(
     await wait_until(reopened, what="reopened")
     fence = await bus.redis.hgetall(bus.key(names.control_state(conversation_id)))
     assert (fence["mode"], fence["epoch"]) == ("ai", "1")  # same epoch: the AI's reply passes
+
+    async def reopen_events() -> list[Event]:
+        return [
+            event
+            for _, f in await bus.redis.xrange(bus.key(names.CONV_CONTROL))
+            if f.get("conversation_id") == conversation_id
+            and isinstance(
+                event := parse_event(f["event_type"], int(f["schema_version"]), f["body"]),
+                ConversationReopened,
+            )
+        ]
+
+    # Dashboards and integrators see it: the live feed's mode_change, conv.control's event.
+    [event] = await wait_until(reopen_events, what="conversation.reopened published")
+    assert (event.payload.mode, event.payload.epoch) == (Mode.AI, 1)
+    kind, body = feed.describe(event) or ("", {})
+    assert (kind, body["mode"], body["epoch"]) == ("mode_change", "ai", 1)
 
 
 async def test_takeover_of_an_unknown_customer(

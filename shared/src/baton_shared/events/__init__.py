@@ -4,6 +4,7 @@ from baton_shared.events.catalogue import CATALOGUE, UnknownEventError, event_cl
 from baton_shared.events.conversation import (
     ControlChange,
     ConversationHandedBack,
+    ConversationReopened,
     ConversationResolved,
     ConversationTakenOver,
     InterventionRequested,
@@ -57,6 +58,7 @@ __all__ = [
     "Author",
     "ControlChange",
     "ConversationHandedBack",
+    "ConversationReopened",
     "ConversationResolved",
     "ConversationTakenOver",
     "DeliveryStatus",

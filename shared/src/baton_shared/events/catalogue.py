@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from baton_shared.events.conversation import (
     ConversationHandedBack,
+    ConversationReopened,
     ConversationResolved,
     ConversationTakenOver,
     InterventionRequested,
@@ -32,6 +33,7 @@ CATALOGUE: tuple[type[Event], ...] = (
     ConversationHandedBack,
     InterventionRequested,
     ConversationResolved,
+    ConversationReopened,
     MessageRequested,
     MessageSent,
     MessageFailed,

@@ -153,3 +153,13 @@ class ConversationResolved(Event):
     event_type: Literal["conversation.resolved"] = "conversation.resolved"
     schema_version: Literal[1] = 1
     payload: ControlChange
+
+
+class ConversationReopened(Event):
+    """The customer wrote to a resolved conversation: it is open again, the AI answering, under
+    the same epoch (resolved already meant nobody holds it, so nothing the AI sends is fenced)."""
+
+    stream: ClassVar[str] = names.CONV_CONTROL
+    event_type: Literal["conversation.reopened"] = "conversation.reopened"
+    schema_version: Literal[1] = 1
+    payload: ControlChange

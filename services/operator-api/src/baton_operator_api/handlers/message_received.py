@@ -1,13 +1,21 @@
 """`inbound.message_received`: the transcript, the queue, the 24-hour window, reopening
-resolved conversations, and recording customer media for download."""
+resolved conversations (`conversation.reopened`, so dashboards and integrators see it), and
+recording customer media for download."""
 
 from __future__ import annotations
 
 from baton_operator_api import control
-from baton_operator_api.context import ServiceContext
+from baton_operator_api.context import PRODUCER, ServiceContext
 from baton_operator_api.db import media, repo, transcript
-from baton_shared.db import claim_inbox
-from baton_shared.events import InboundMessage, MessageReceived, MessageType, conversation_id_for
+from baton_shared.db import add_to_outbox, claim_inbox
+from baton_shared.events import (
+    ControlChange,
+    ConversationReopened,
+    InboundMessage,
+    MessageReceived,
+    MessageType,
+    conversation_id_for,
+)
 
 CONSUMER = "operator-api.inbound"
 MEDIA_TYPES = frozenset(
@@ -73,6 +81,19 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
             if reopened is not None:
                 reason = "reopened: the customer wrote again"
                 await repo.save_control(session, conversation_id, reopened, reason=reason)
+                change = ControlChange(
+                    phone_number_id=row.phone_number_id,
+                    wa_id=row.wa_id,
+                    mode=reopened.mode,
+                    epoch=reopened.epoch,
+                    reason=reason,
+                )
+                await add_to_outbox(
+                    session,
+                    ConversationReopened.create(
+                        change, producer=PRODUCER, cause=event, conversation_id=conversation_id
+                    ),
+                )
                 row = await repo.get(session, conversation_id)
     if media_id is not None:
         ctx.media_wake.set()
