@@ -49,6 +49,7 @@ SAMPLES: dict[type[ev.Event], ev.Payload] = {
     ev.ConversationHandedBack: CONTROL,
     ev.InterventionRequested: CONTROL,
     ev.ConversationResolved: CONTROL,
+    ev.ConversationReopened: CONTROL,
     ev.MessageRequested: ev.OutboundCommand(
         command_id="c1",
         phone_number_id="1001",

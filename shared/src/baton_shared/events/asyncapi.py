@@ -58,6 +58,7 @@ SENDS: dict[str, tuple[str, ...]] = {
         "conversation.taken_over",
         "conversation.handed_back",
         "conversation.resolved",
+        "conversation.reopened",
         "outbound.message_requested",
     ),
 }
