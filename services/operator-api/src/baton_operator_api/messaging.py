@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import uuid
 
-from baton_operator_api import control, metrics
+from baton_operator_api import control, metrics, template_parameters
 from baton_operator_api.actions import locate
-from baton_operator_api.api.schemas import CommandAccepted, OperatorMessageIn, window_end
+from baton_operator_api.api.schemas import (
+    CommandAccepted,
+    OperatorMessageIn,
+    TemplateIn,
+    window_end,
+)
 from baton_operator_api.context import PRODUCER, ServiceContext
 from baton_operator_api.db import operators, repo, transcript
 from baton_operator_api.db.operators import Operator
 from baton_operator_api.errors import ControlConflictError, NotFoundError, UnprocessableError
+from baton_operator_api.templates import Templates
 from baton_shared.db import add_to_outbox
 from baton_shared.events import (
     Author,
@@ -60,6 +66,20 @@ def command_for(
     return OutboundCommand(**common, kind=OutboundKind.TEXT, text=body.body)
 
 
+def check_template(approved: Templates, template: TemplateIn) -> None:
+    """Refuse (422) a template the templates file does not list, or one whose body
+    parameters do not match the ones it lists."""
+    listed = approved.find(template.name, template.language.code)
+    if listed is None:
+        raise UnprocessableError(
+            f"template {template.name} ({template.language.code}) is not one "
+            "of the business's approved templates (OPERATOR_API_TEMPLATES_FILE)",
+            code="unknown_template",
+            hint=f"approved: {approved.names()} (GET /api/v1/templates)",
+        )
+    template_parameters.check(listed, template.components)
+
+
 async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) -> CommandAccepted:
     """Accept an operator message for sending, or refuse it with 404, 409 or 422."""
     async with ctx.db.session() as session:
@@ -91,17 +111,8 @@ async def send(ctx: ServiceContext, actor: Operator, body: OperatorMessageIn) ->
                 hint="send an approved template instead (the `template` field)"
                 + (f"; approved: {approved.names()}" if approved else ""),
             )
-        if (
-            body.template is not None
-            and approved is not None
-            and not approved.approved(body.template.name, body.template.language.code)
-        ):
-            raise UnprocessableError(
-                f"template {body.template.name} ({body.template.language.code}) is not one "
-                "of the business's approved templates (OPERATOR_API_TEMPLATES_FILE)",
-                code="unknown_template",
-                hint=f"approved: {approved.names()} (GET /api/v1/templates)",
-            )
+        if body.template is not None and approved is not None:
+            check_template(approved, body.template)
         command = command_for(body, row.phone_number_id, actor.name, state.epoch, command_id)
         event = MessageRequested.create(command, producer=PRODUCER, conversation_id=conversation_id)
         await transcript.upsert_outbound(

@@ -36,7 +36,8 @@ class Template(BaseModel):
         language: the language code it was approved in (`en_US`, `es`...).
         category: Meta's category, if given.
         description: what it is for, for operators.
-        parameters: the body's parameters, in order, for operators to fill in.
+        parameters: the body's parameters, in order, for operators to fill in; when given,
+            a send's body parameters are checked against them (`template_parameters`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,9 +66,9 @@ class Templates(BaseModel):
             seen.add((item.name, item.language))
         return items
 
-    def approved(self, name: str, language: str) -> bool:
-        """Whether `name` in `language` is listed."""
-        return any(t.name == name and t.language == language for t in self.templates)
+    def find(self, name: str, language: str) -> Template | None:
+        """`name` in `language` as listed, or None when it is not."""
+        return next((t for t in self.templates if t.name == name and t.language == language), None)
 
     def names(self) -> str:
         """The listed templates, as operators read them: `name (language)`, ..."""
