@@ -79,3 +79,32 @@ async def test_the_ai_can_ask_with_reply_buttons(stack: Stack) -> None:
             "Pickup",
             "Delivery",
         ]
+
+
+async def test_a_message_whatsapp_delivers_twice_gets_one_reply(stack: Stack) -> None:
+    # Invariant 2 through every service: the second delivery of a webhook (WhatsApp retries
+    # when our 200 was lost) is a duplicate in ingress and goes no further.
+    wa_id = "5511987650003"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await customer_writes(client, stack, wa_id, "Where is my parcel?")
+        await wait_until(lambda: replies_to(client, stack, wa_id), timeout=60, what="a reply")
+        again = await client.post(
+            f"{stack.url('wa-emulator')}/_emulator/inbound",
+            json={"from": wa_id, "text": "Where is my parcel?", "message_id": first["message_id"]},
+        )
+        assert again.json()["webhook_status"] == 200  # acknowledged, as WhatsApp expects
+        # A later message: its turn comes after anything the duplicate could have started
+        # (one turn in flight per conversation, sent in order), so once it is answered, any
+        # second answer to the first would be there too.
+        await customer_writes(client, stack, wa_id, "It was order #77")
+
+        async def two_replies() -> list[dict[str, Any]] | None:
+            replies = await replies_to(client, stack, wa_id)
+            return replies if len(replies) >= 2 else None
+
+        replies = await wait_until(two_replies, timeout=60, what="the second reply")
+        bodies = [r["body"]["text"]["body"] for r in replies]
+        assert len(bodies) == 2, bodies
+        assert "parcel" in bodies[0]
+        assert "#77" in bodies[1]
+        assert "parcel" not in bodies[1]  # the duplicate did not join the later turn
