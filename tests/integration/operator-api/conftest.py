@@ -6,6 +6,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,15 @@ from fastapi import FastAPI
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.main import create_app
 from baton_operator_api.settings import OperatorApiSettings
-from baton_shared.events import InboundMessage, MessageReceived, MessageType, utcnow
+from baton_shared.events import (
+    Author,
+    InboundMessage,
+    MessageReceived,
+    MessageType,
+    OutboundKind,
+    OutboundOutcome,
+    utcnow,
+)
 from baton_shared.events.ids import conversation_id_for
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
@@ -129,3 +138,17 @@ async def customer_writes(
 
     await wait_until(seen, what="inbound message in the transcript")
     return conversation_id
+
+
+def ai_outcome(
+    wa_id: str, command_id: str, *, kind: OutboundKind = OutboundKind.TEXT, **fields: Any
+) -> OutboundOutcome:
+    """What the sender reports for an AI command to `wa_id`."""
+    return OutboundOutcome(
+        command_id=command_id,
+        phone_number_id=PHONE_NUMBER_ID,
+        to=wa_id,
+        author=Author.AI,
+        kind=kind,
+        **fields,
+    )

@@ -21,6 +21,12 @@ from .conftest import PHONE_NUMBER_ID, NewOperator, auth, customer_writes, new_w
 pytestmark = pytest.mark.integration
 
 
+async def _pending(ctx: ServiceContext, conversation_id: str) -> ControlState | None:
+    """The fence's state once it shows `pending_human`, else None."""
+    state = await ctx.fence.read(conversation_id)
+    return state if state and state.mode == Mode.PENDING_HUMAN else None
+
+
 async def test_an_older_epoch_never_replaces_a_newer_one(ctx: ServiceContext) -> None:
     conversation_id = conversation_id_for(PHONE_NUMBER_ID, new_wa_id())
     assert await ctx.fence.write(conversation_id, ControlState(Mode.OPERATOR, 5, "zoe"))
@@ -60,11 +66,9 @@ async def test_intervention_request_moves_to_pending_human_with_a_new_epoch(
     await bus.publish(event)
     await bus.publish(event, stream=names.CONV_CONTROL)  # a duplicate append changes nothing
 
-    async def pending() -> ControlState | None:
-        state = await ctx.fence.read(conversation_id)
-        return state if state and state.mode == Mode.PENDING_HUMAN else None
-
-    assert await wait_until(pending) == ControlState(Mode.PENDING_HUMAN, 1)
+    assert await wait_until(lambda: _pending(ctx, conversation_id)) == ControlState(
+        Mode.PENDING_HUMAN, 1
+    )
     queue = await client.get(
         "/api/v1/conversations", params={"needs_attention": "true"}, headers=auth(token)
     )
@@ -143,8 +147,6 @@ async def test_an_intervention_request_moves_past_a_fence_that_is_ahead(
         InterventionRequested.create(change, producer="agent", conversation_id=conversation_id)
     )
 
-    async def pending() -> ControlState | None:
-        state = await ctx.fence.read(conversation_id)
-        return state if state and state.mode == Mode.PENDING_HUMAN else None
-
-    assert await wait_until(pending) == ControlState(Mode.PENDING_HUMAN, 5)
+    assert await wait_until(lambda: _pending(ctx, conversation_id)) == ControlState(
+        Mode.PENDING_HUMAN, 5
+    )

@@ -27,7 +27,7 @@ from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import drained, wait_until
 
-from .conftest import PHONE_NUMBER_ID, NewOperator, auth, customer_writes, new_wa_id
+from .conftest import PHONE_NUMBER_ID, NewOperator, ai_outcome, auth, customer_writes, new_wa_id
 
 pytestmark = pytest.mark.integration
 
@@ -98,20 +98,6 @@ async def test_only_the_holder_may_write_and_the_command_goes_out(
         ("customer", "received"),
         ("operator", "delivered"),
     ]
-
-
-def ai_outcome(
-    wa_id: str, command_id: str, *, kind: OutboundKind = OutboundKind.TEXT, **fields: Any
-) -> OutboundOutcome:
-    """What the sender reports for an AI command to `wa_id`."""
-    return OutboundOutcome(
-        command_id=command_id,
-        phone_number_id=PHONE_NUMBER_ID,
-        to=wa_id,
-        author=Author.AI,
-        kind=kind,
-        **fields,
-    )
 
 
 async def _stream_drained(bus: Bus) -> bool:

@@ -12,33 +12,18 @@ import httpx
 import pytest
 
 from baton_shared.events import (
-    Author,
     DeliveryStatus,
     DeliveryStatusChanged,
     MessageFailed,
-    OutboundKind,
-    OutboundOutcome,
     PlatformError,
 )
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
 from baton_shared.testing import drained, wait_until
 
-from .conftest import PHONE_NUMBER_ID, NewOperator, auth, customer_writes, new_wa_id
+from .conftest import NewOperator, ai_outcome, auth, customer_writes, new_wa_id
 
 pytestmark = pytest.mark.integration
-
-
-def outcome(wa_id: str, command_id: str, **fields: Any) -> OutboundOutcome:
-    return OutboundOutcome(
-        command_id=command_id,
-        phone_number_id=PHONE_NUMBER_ID,
-        to=wa_id,
-        author=Author.AI,
-        kind=OutboundKind.TEXT,
-        text="Your order ships today",
-        **fields,
-    )
 
 
 async def transcript_out(
@@ -69,7 +54,13 @@ async def test_whatsapps_status_replaces_an_unknown_outcome(
     wa_id = new_wa_id()
     conversation_id = await customer_writes(bus, client, token, wa_id)
     command_id = f"maybe-{uuid.uuid4()}"
-    unknown = outcome(wa_id, command_id, status=DeliveryStatus.FAILED, reason="outcome_unknown")
+    unknown = ai_outcome(
+        wa_id,
+        command_id,
+        text="Your order ships today",
+        status=DeliveryStatus.FAILED,
+        reason="outcome_unknown",
+    )
     await bus.publish(
         MessageFailed.create(unknown, producer="sender", conversation_id=conversation_id)
     )
@@ -78,7 +69,7 @@ async def test_whatsapps_status_replaces_an_unknown_outcome(
     assert "send it again" in first["error"]
 
     error = PlatformError(code=131026, title="Message undeliverable") if later == "failed" else None
-    status = outcome(
+    status = ai_outcome(
         wa_id, command_id, status=later, wa_message_id=f"wamid.{command_id}", error=error,
         status_at=datetime.now(UTC),
     )  # fmt: skip
