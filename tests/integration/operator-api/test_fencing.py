@@ -6,11 +6,18 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from baton_operator_api import feed
 from baton_operator_api.context import ServiceContext
 from baton_operator_api.control import ControlState
 from baton_operator_api.fencing import resync
 from baton_shared.db.tables import inbox
-from baton_shared.events import ControlChange, InterventionRequested, Mode
+from baton_shared.events import (
+    ControlChange,
+    ConversationAwaitingHuman,
+    InterventionRequested,
+    Mode,
+    parse_event,
+)
 from baton_shared.events.ids import conversation_id_for
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus
@@ -75,6 +82,13 @@ async def test_intervention_request_moves_to_pending_human_with_a_new_epoch(
     item = next(i for i in queue.json()["items"] if i["id"] == conversation_id)
     assert (item["mode"], item["needs_attention"], item["epoch"]) == ("pending_human", True, 1)
     assert item["waiting_since"] is not None
+    # Accepted: said on conv.control, once, and the live feed shows that, not the request.
+    [accepted] = await wait_until(lambda: _awaiting(bus, conversation_id))
+    assert (accepted.payload.mode, accepted.payload.epoch) == (Mode.PENDING_HUMAN, 1)
+    assert accepted.causation_id == event.event_id
+    assert feed.describe(event) is None
+    kind, body = feed.describe(accepted) or ("", {})
+    assert (kind, body["mode"], body["reason"]) == ("mode_change", "pending_human", change.reason)
 
 
 async def test_a_late_intervention_request_does_not_silence_the_ai_after_handback(
@@ -103,6 +117,17 @@ async def test_a_late_intervention_request_does_not_silence_the_ai_after_handbac
     assert await ctx.fence.read(conversation_id) == ControlState(Mode.AI, 2)
     conversation = await client.get(f"/api/v1/conversations/{conversation_id}", headers=auth(token))
     assert (conversation.json()["mode"], conversation.json()["epoch"]) == ("ai", 2)
+    assert await _awaiting(bus, conversation_id) == []  # nobody is told it waits: it does not
+
+
+async def _awaiting(bus: Bus, conversation_id: str) -> list[ConversationAwaitingHuman]:
+    """The conversation's `conversation.awaiting_human` events on conv.control."""
+    events = [
+        parse_event(f["event_type"], int(f["schema_version"]), f["body"])
+        for _, f in await bus.redis.xrange(bus.key(names.CONV_CONTROL))
+        if f.get("conversation_id") == conversation_id
+    ]
+    return [e for e in events if isinstance(e, ConversationAwaitingHuman)]
 
 
 async def _handled(ctx: ServiceContext, event: InterventionRequested) -> bool:

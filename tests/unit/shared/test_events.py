@@ -50,6 +50,7 @@ SAMPLES: dict[type[ev.Event], ev.Payload] = {
     ev.InterventionRequested: CONTROL,
     ev.ConversationResolved: CONTROL,
     ev.ConversationReopened: CONTROL,
+    ev.ConversationAwaitingHuman: CONTROL,
     ev.MessageRequested: ev.OutboundCommand(
         command_id="c1",
         phone_number_id="1001",

@@ -23,6 +23,7 @@ from baton_shared.events import (
     NOT_MESSAGES,
     DeliveryStatusChanged,
     Event,
+    InterventionRequested,
     MessageFailed,
     MessageReceived,
     MessageSent,
@@ -89,7 +90,8 @@ def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
             "error": explain(out.reason, out.error, out.details) if failed(event, out) else None,
         }
         return ("message_out" if isinstance(event, MessageSent) else "status"), body
-    if isinstance(event.payload, ControlChange):
+    if isinstance(event.payload, ControlChange) and not isinstance(event, InterventionRequested):
+        # The AI's request is not a change: `conversation.awaiting_human` is, once accepted.
         change = event.payload
         return "mode_change", {
             **base,

@@ -3,6 +3,7 @@
 from baton_shared.events.catalogue import CATALOGUE, UnknownEventError, event_class, parse_event
 from baton_shared.events.conversation import (
     ControlChange,
+    ConversationAwaitingHuman,
     ConversationHandedBack,
     ConversationReopened,
     ConversationResolved,
@@ -57,6 +58,7 @@ __all__ = [
     "NOT_MESSAGES",
     "Author",
     "ControlChange",
+    "ConversationAwaitingHuman",
     "ConversationHandedBack",
     "ConversationReopened",
     "ConversationResolved",

@@ -57,6 +57,7 @@ SENDS: dict[str, tuple[str, ...]] = {
     "operator-api": (
         "conversation.taken_over",
         "conversation.handed_back",
+        "conversation.awaiting_human",
         "conversation.resolved",
         "conversation.reopened",
         "outbound.message_requested",

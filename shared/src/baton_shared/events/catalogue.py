@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from baton_shared.events.conversation import (
+    ConversationAwaitingHuman,
     ConversationHandedBack,
     ConversationReopened,
     ConversationResolved,
@@ -32,6 +33,7 @@ CATALOGUE: tuple[type[Event], ...] = (
     ConversationTakenOver,
     ConversationHandedBack,
     InterventionRequested,
+    ConversationAwaitingHuman,
     ConversationResolved,
     ConversationReopened,
     MessageRequested,

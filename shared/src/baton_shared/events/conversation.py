@@ -146,6 +146,17 @@ class InterventionRequested(Event):
     payload: ControlChange
 
 
+class ConversationAwaitingHuman(Event):
+    """The operator-api accepted the AI's request for a person: the conversation waits in
+    `pending_human` under this epoch. A request it ignores (an operator already holds the
+    conversation, or the request is older than a later change) has no such event."""
+
+    stream: ClassVar[str] = names.CONV_CONTROL
+    event_type: Literal["conversation.awaiting_human"] = "conversation.awaiting_human"
+    schema_version: Literal[1] = 1
+    payload: ControlChange
+
+
 class ConversationResolved(Event):
     """An operator marked the conversation resolved; the next customer message reopens it."""
 

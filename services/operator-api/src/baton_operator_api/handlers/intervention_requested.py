@@ -1,13 +1,20 @@
 """`conversation.intervention_requested`: the AI asked for a human; the conversation waits
-in `pending_human` under a new epoch, and the fencing copy says so."""
+in `pending_human` under a new epoch, the fencing copy says so, and
+`conversation.awaiting_human` tells everyone else (the request itself may be ignored: an
+operator already holds the conversation, or a later change overtook it)."""
 
 from __future__ import annotations
 
 from baton_operator_api import control
-from baton_operator_api.context import ServiceContext
+from baton_operator_api.context import PRODUCER, ServiceContext
 from baton_operator_api.db import repo
-from baton_shared.db import claim_inbox
-from baton_shared.events import InterventionRequested, conversation_id_for
+from baton_shared.db import add_to_outbox, claim_inbox
+from baton_shared.events import (
+    ControlChange,
+    ConversationAwaitingHuman,
+    InterventionRequested,
+    conversation_id_for,
+)
 
 CONSUMER = "operator-api.control"
 
@@ -28,6 +35,19 @@ async def handle(ctx: ServiceContext, event: InterventionRequested) -> None:
                 new = await ctx.fence.past(conversation_id, new)
                 await repo.save_control(
                     session, conversation_id, new, reason=change.reason, waiting="start"
+                )
+                accepted = ControlChange(
+                    phone_number_id=change.phone_number_id,
+                    wa_id=change.wa_id,
+                    mode=new.mode,
+                    epoch=new.epoch,
+                    reason=change.reason,
+                )
+                await add_to_outbox(
+                    session,
+                    ConversationAwaitingHuman.create(
+                        accepted, producer=PRODUCER, cause=event, conversation_id=conversation_id
+                    ),
                 )
         row = await repo.get(session, conversation_id)
     # Also on a redelivery: the first delivery may have committed and then lost Redis.
