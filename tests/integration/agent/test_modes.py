@@ -98,6 +98,10 @@ async def test_operator_mode_records_without_answering_and_handback_remembers(
     assert positions == sorted(positions)
     assert history.count(promise) == 1
     assert await operator_kept(agent, conversation_id) == []  # carried: not carried again
+    # The model is told the conversation is back from a person, right before the customer.
+    back = history.index("a person from the team had this conversation")
+    assert positions[1] < back < positions[2]
+    assert history.count("a person from the team had this conversation") == 1
 
 
 async def operator_kept(agent: RunningAgent, conversation_id: str) -> list[str]:

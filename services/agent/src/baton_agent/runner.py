@@ -76,13 +76,16 @@ def start_state(
     *,
     limited: bool = False,
     operator_messages: Sequence[tuple[str, str]] = (),
+    back_from_a_person: bool = False,
 ) -> AgentState:
     """The graph's input for a new turn: what operators sent since the last turn ((key,
     text) pairs), its messages, the control it runs under, empty per-turn fields; `limited`:
-    the conversation has had its AI answers for the hour (see `Nodes.hand_off`)."""
+    the conversation has had its AI answers for the hour (see `Nodes.hand_off`);
+    `back_from_a_person`: a person had it since the last turn (`transcript.turn_message`)."""
     carried = [operator_message(key, text) for key, text in operator_messages]
+    message = turn_message(str(turn.turn_id), turn.messages, back_from_a_person=back_from_a_person)
     return {
-        "messages": [*carried, turn_message(str(turn.turn_id), turn.messages)],
+        "messages": [*carried, message],
         "turn_id": str(turn.turn_id),
         "phone_number_id": turn.phone_number_id,
         # Any mode but ai (unknown included) keeps the AI silent.
@@ -154,6 +157,7 @@ class Threads:
         *,
         limited: bool = False,
         operator_messages: Sequence[tuple[str, str]] = (),
+        back_from_a_person: bool = False,
     ) -> TurnRun:
         """`run_turn` for a caller that holds the thread (`exclusive`) and has read the turn id
         of its latest checkpoint while holding it (with its own queries, in one round trip).
@@ -170,7 +174,13 @@ class Threads:
                 values = await self.graph.ainvoke(None, thread, durability=DURABILITY)
             control = _control_of(values, control)
         else:
-            start = start_state(turn, control, limited=limited, operator_messages=operator_messages)
+            start = start_state(
+                turn,
+                control,
+                limited=limited,
+                operator_messages=operator_messages,
+                back_from_a_person=back_from_a_person,
+            )
             values = await self.graph.ainvoke(start, thread, durability=DURABILITY)
             carried = [key for key, _ in operator_messages]
         return TurnRun(

@@ -59,9 +59,21 @@ def describe(message: InboundMessage) -> str:
     return f"[The customer sent a message WhatsApp cannot show here (type: {kind.value})]"
 
 
-def turn_message(turn_id: str, messages: list[InboundMessage]) -> HumanMessage:
-    """The customer's burst of messages as one user message, idempotent by turn id."""
+BACK_FROM_A_PERSON = (
+    "[Since your last answer a person from the team had this conversation (what they wrote "
+    "to the customer is above); it is yours again now: answer as usual, with your tools.]"
+)
+
+
+def turn_message(
+    turn_id: str, messages: list[InboundMessage], *, back_from_a_person: bool = False
+) -> HumanMessage:
+    """The customer's burst of messages as one user message, idempotent by turn id; headed by
+    a note when the conversation comes back from a person (a handback), so the model knows
+    the handoff it may have announced is over."""
     body = "\n".join(describe(m) for m in messages) or "[The customer sent an empty message]"
+    if back_from_a_person:
+        body = f"{BACK_FROM_A_PERSON}\n{body}"
     return HumanMessage(content=body, id=f"turn:{turn_id}")
 
 

@@ -98,6 +98,14 @@ _WAITING_OPERATOR_MESSAGES = (
     .where(_om.conversation_id == bindparam("conversation_id"), _om.turn_id.is_(None))
     .scalar_subquery()
 )
+# The epoch the conversation's latest turn ran under (none before its first turn).
+_LAST_TURN_EPOCH = (
+    select(turns.c.epoch)
+    .where(turns.c.conversation_id == bindparam("conversation_id"))
+    .order_by(turns.c.completed_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 _TURN_STATE = select(
     select(turns.c.turn_id).where(turns.c.turn_id == bindparam("turn_id")).exists(),
     select(conversations.c.mode)
@@ -107,6 +115,7 @@ _TURN_STATE = select(
     _CHECKPOINTED_TURN,
     _RECENT_ANSWERS,
     _WAITING_OPERATOR_MESSAGES,
+    _LAST_TURN_EPOCH,
 )
 
 
@@ -121,6 +130,7 @@ class TurnState:
         recent_answers: AI answers in the conversation since `since` under the stored
             epoch, counted up to `cap`.
         operator_messages: (key, text) of what operators sent since the last turn, in order.
+        last_turn_epoch: the epoch the conversation's latest turn ran under, if it had one.
     """
 
     done: bool
@@ -128,6 +138,16 @@ class TurnState:
     checkpointed_turn_id: str | None
     recent_answers: int
     operator_messages: list[tuple[str, str]]
+    last_turn_epoch: int | None = None
+
+    def back_from_a_person(self, control: Control) -> bool:
+        """Whether the conversation comes back to the AI from a person since its last turn
+        (a takeover and handback, a resolve and reopen: any change of hands)."""
+        return (
+            control.mode is Mode.AI
+            and self.last_turn_epoch is not None
+            and control.epoch > self.last_turn_epoch
+        )
 
 
 async def turn_state(
@@ -146,7 +166,10 @@ async def turn_state(
     params = {"turn_id": turn_id, "conversation_id": conversation_id, "since": since, "cap": cap}
     row = (await conn.execute(_TURN_STATE, params)).one()
     waiting = [(str(key), str(text)) for key, text in row[5] or []]
-    return TurnState(bool(row[0]), _control(row[1], row[2]), row[3], int(row[4]), waiting)
+    last_epoch = None if row[6] is None else int(row[6])
+    return TurnState(
+        bool(row[0]), _control(row[1], row[2]), row[3], int(row[4]), waiting, last_epoch
+    )
 
 
 async def add_operator_message(

@@ -61,6 +61,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
             state.checkpointed_turn_id,
             limited=limited,
             operator_messages=state.operator_messages,
+            back_from_a_person=state.back_from_a_person(control),
         )
 
     ran_under = run.control  # a repeat's first run may have had another control
