@@ -3,13 +3,14 @@ the reason before WhatsApp fails it later (132000 "number of parameters does not
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from baton_operator_api import template_parameters
 from baton_operator_api.errors import UnprocessableError
-from baton_operator_api.templates import Template
+from baton_operator_api.templates import Template, load_templates
 
 ORDER_UPDATE = Template(
     name="order_update", language="en_US", parameters=["order_number", "status"]
@@ -173,3 +174,10 @@ def test_labels_that_are_not_names_are_only_counted() -> None:
     template_parameters.check(labelled, body(text("A-1042", "order_number")))
     with pytest.raises(UnprocessableError, match="missing Order number"):
         template_parameters.check(labelled, body())
+
+
+def test_the_example_templates_file_loads() -> None:
+    # config/operator-api/templates.example.yaml is what a newcomer copies: it must be valid.
+    root = Path(__file__).resolve().parents[3]
+    loaded = load_templates(root / "config" / "operator-api" / "templates.example.yaml")
+    assert [t.name for t in loaded.templates] == ["order_update", "hello_world"]
