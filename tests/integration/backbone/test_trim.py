@@ -98,7 +98,7 @@ async def test_other_groups_are_waited_for_only_while_the_stream_is_short(bus: B
 
 async def test_a_stream_nothing_was_appended_to_is_left_alone(bus: Bus) -> None:
     trimmer = AckTrimmer(bus, [STREAM])
-    assert await trimmer.floor(STREAM) is None  # no key yet: no error, nothing to trim
+    assert await trimmer.floors(STREAM) == (None, None)  # no key yet: no error, no trim
     assert await trimmer.trim_once() == 0
 
 

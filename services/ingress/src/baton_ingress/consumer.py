@@ -12,11 +12,10 @@ from baton_shared.events import WebhookReceived
 from baton_shared.runtime import Runtime
 from baton_shared.streams import names
 from baton_shared.streams.batch import BatchConsumer
-from baton_shared.streams.trim import AckTrimmer
 
 
 def register_consumers(runtime: Runtime, settings: IngressSettings) -> BatchConsumer:
-    """Register the webhook worker (and the trimmer of the stream it acknowledges)."""
+    """Register the webhook worker (the runtime trims the stream it reads: `Runtime.start`)."""
     handler = WebhookReceivedHandler(runtime.db, runtime.bus, settings)
     consumer = BatchConsumer(
         runtime.bus,
@@ -32,6 +31,6 @@ def register_consumers(runtime: Runtime, settings: IngressSettings) -> BatchCons
         max_deliveries=settings.max_deliveries,
         log_events=runtime.observability.log_events,
     )
-    runtime.workers += [consumer, AckTrimmer(runtime.bus, [names.WA_WEBHOOKS])]
+    runtime.workers.append(consumer)
     runtime.consumers.append(consumer)
     return consumer

@@ -73,10 +73,6 @@ class AckTrimmer:
             return None, None  # no consumer of ours yet: keep everything for it
         return min(ours, key=position), min(anyone, key=position)
 
-    async def floor(self, stream: str) -> str | None:
-        """The lowest entry id some group still needs, or None when nothing may be trimmed."""
-        return (await self.floors(stream))[1]
-
     async def trim_once(self) -> int:
         """Trim every stream once; returns how many entries were removed."""
         removed = 0
