@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from baton_buffer.agents import AgentWatch
 from baton_buffer.rules import Rules
@@ -32,11 +32,10 @@ class BufferContext:
     timers: Timers
     rules: Rules
     clock: Callable[[], float] = time.time
-    agents: AgentWatch | None = None
+    agents: AgentWatch = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.agents is None:
-            self.agents = AgentWatch(self.timers.bus)
+        self.agents = AgentWatch(self.timers.bus)  # on the timers' Redis: the same bus
 
     @classmethod
     def from_settings(

@@ -176,7 +176,6 @@ async def release_due(
             out.next_at[conversation_id] = float(stuck_at)
             continue
         if not asked:  # once per call, and only when a turn is over its time
-            assert ctx.agents is not None
             behind, asked = await ctx.agents.behind(), True
         if behind is not None:  # waiting for an agent, not lost: look again later
             deferred += 1
