@@ -51,6 +51,35 @@ async def locate(session: AsyncSession, ref: CustomerRef, *, create: bool = Fals
     raise NotFoundError(f"no conversation with customer {ref.customer}")
 
 
+async def save_change(
+    session: AsyncSession,
+    conversation_id: str,
+    row: Row[Any],
+    new: ControlState,
+    event_cls: type[Event],
+    *,
+    reason: str | None,
+    waiting: str = "keep",
+    cause: Event | None = None,
+) -> None:
+    """Save the locked conversation's (`row`) new control state and stage the `conv.control`
+    event that says so, in the caller's transaction: every control change, by an operator
+    or by a consumer, goes through here."""
+    await repo.save_control(session, conversation_id, new, reason=reason, waiting=waiting)
+    payload = ControlChange(
+        phone_number_id=row.phone_number_id,
+        wa_id=row.wa_id,
+        mode=new.mode,
+        epoch=new.epoch,
+        operator=new.operator,
+        reason=reason,
+    )
+    await add_to_outbox(
+        session,
+        event_cls.create(payload, producer=PRODUCER, cause=cause, conversation_id=conversation_id),
+    )
+
+
 async def change(
     ctx: ServiceContext,
     actor: Operator,
@@ -83,17 +112,9 @@ async def change(
             new = await ctx.fence.past(conversation_id, new)
             if old.mode == Mode.PENDING_HUMAN and new.mode == Mode.OPERATOR:
                 waited_since = row.waiting_since
-            await repo.save_control(session, conversation_id, new, reason=reason, waiting=waiting)
-            payload = ControlChange(
-                phone_number_id=row.phone_number_id,
-                wa_id=row.wa_id,
-                mode=new.mode,
-                epoch=new.epoch,
-                operator=new.operator,
-                reason=reason,
+            await save_change(
+                session, conversation_id, row, new, event_cls, reason=reason, waiting=waiting
             )
-            event = event_cls.create(payload, producer=PRODUCER, conversation_id=conversation_id)
-            await add_to_outbox(session, event)
         await operators.audit(
             session, actor.name, action, conversation_id, changed=new is not None, reason=reason
         )

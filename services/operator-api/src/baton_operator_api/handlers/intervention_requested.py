@@ -6,11 +6,11 @@ operator already holds the conversation, or a later change overtook it)."""
 from __future__ import annotations
 
 from baton_operator_api import control
-from baton_operator_api.context import PRODUCER, ServiceContext
+from baton_operator_api.actions import save_change
+from baton_operator_api.context import ServiceContext
 from baton_operator_api.db import repo
-from baton_shared.db import add_to_outbox, claim_inbox
+from baton_shared.db import claim_inbox
 from baton_shared.events import (
-    ControlChange,
     ConversationAwaitingHuman,
     InterventionRequested,
     conversation_id_for,
@@ -33,21 +33,15 @@ async def handle(ctx: ServiceContext, event: InterventionRequested) -> None:
             new = control.decide_intervention(repo.state_of(row), change.epoch)
             if new is not None:
                 new = await ctx.fence.past(conversation_id, new)
-                await repo.save_control(
-                    session, conversation_id, new, reason=change.reason, waiting="start"
-                )
-                accepted = ControlChange(
-                    phone_number_id=change.phone_number_id,
-                    wa_id=change.wa_id,
-                    mode=new.mode,
-                    epoch=new.epoch,
-                    reason=change.reason,
-                )
-                await add_to_outbox(
+                await save_change(
                     session,
-                    ConversationAwaitingHuman.create(
-                        accepted, producer=PRODUCER, cause=event, conversation_id=conversation_id
-                    ),
+                    conversation_id,
+                    row,
+                    new,
+                    ConversationAwaitingHuman,
+                    reason=change.reason,
+                    waiting="start",
+                    cause=event,
                 )
         row = await repo.get(session, conversation_id)
     # Also on a redelivery: the first delivery may have committed and then lost Redis.

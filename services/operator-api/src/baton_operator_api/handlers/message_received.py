@@ -5,11 +5,11 @@ recording customer media for download."""
 from __future__ import annotations
 
 from baton_operator_api import control
-from baton_operator_api.context import PRODUCER, ServiceContext
+from baton_operator_api.actions import save_change
+from baton_operator_api.context import ServiceContext
 from baton_operator_api.db import media, repo, transcript
-from baton_shared.db import add_to_outbox, claim_inbox
+from baton_shared.db import claim_inbox
 from baton_shared.events import (
-    ControlChange,
     ConversationReopened,
     InboundMessage,
     MessageReceived,
@@ -79,20 +79,14 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
             assert row is not None
             reopened = control.decide_reopen(repo.state_of(row))
             if reopened is not None:
-                reason = "reopened: the customer wrote again"
-                await repo.save_control(session, conversation_id, reopened, reason=reason)
-                change = ControlChange(
-                    phone_number_id=row.phone_number_id,
-                    wa_id=row.wa_id,
-                    mode=reopened.mode,
-                    epoch=reopened.epoch,
-                    reason=reason,
-                )
-                await add_to_outbox(
+                await save_change(
                     session,
-                    ConversationReopened.create(
-                        change, producer=PRODUCER, cause=event, conversation_id=conversation_id
-                    ),
+                    conversation_id,
+                    row,
+                    reopened,
+                    ConversationReopened,
+                    reason="reopened: the customer wrote again",
+                    cause=event,
                 )
                 row = await repo.get(session, conversation_id)
     if media_id is not None:
