@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from baton_sender.db import repo
-from baton_sender.dispatch.order import NO_BOUND
+from baton_sender.dispatch.order import NO_LIMIT, Bound
 from baton_shared.db import Database
 
 pytestmark = pytest.mark.integration
@@ -44,12 +44,12 @@ async def test_claim_planned_on_an_empty_table_stays_fast_with_a_backlog(
             await session.execute(text("SET plan_cache_mode = force_generic_plan"))
         for _ in range(6):  # the plan is made (and cached) on the empty table
             async with db.session() as session:
-                assert await repo.claim_heads(session, 40, 60, NO_BOUND) == []
+                assert await repo.claim_heads(session, 40, 60, NO_LIMIT) == []
         async with db.session() as session:
             await session.execute(QUEUE_ROWS, ROWS)
         async with db.session() as session:
             # Without the fix this ran for minutes; any sane plan takes milliseconds.
-            rows = await asyncio.wait_for(repo.claim_heads(session, 40, 60, NO_BOUND), timeout=30)
+            rows = await asyncio.wait_for(repo.claim_heads(session, 40, 60, NO_LIMIT), timeout=30)
         assert len(rows) == 40
         assert len({row.recipient for row in rows}) == 40  # one head per customer
         assert [row.seq for row in rows] == sorted(row.seq for row in rows)
@@ -78,7 +78,7 @@ async def test_claim_walks_the_queue_in_order_on_a_never_analyzed_table(
             await session.execute(repo._CLAIM_PLANNING)
             explained = await session.execute(
                 text(f"EXPLAIN {repo._CLAIM_HEADS.text}"),
-                {"limit": 40, "lease": 60, "below_ms": 1_790_000_000_000, "below_seq": 0},
+                repo.claim_parameters(40, 60, Bound((1_790_000_000_000, 0))),
             )
             plan = "\n".join(str(line[0]) for line in explained.all())
         assert "messages_queued" in plan, plan

@@ -13,12 +13,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_sender.db.models import messages, windows
+from baton_sender.dispatch.order import Bound
 from baton_sender.status import Status
 
 # The head of each customer's pending list is the only message of that customer that may be
 # claimed, and only while it is queued and due: one in flight per customer, in the order their
 # `wa.outbound` entries were produced (`stream_ms`, `stream_seq`, then `seq` for the parts of one
-# command). Only messages whose entry lies below `:below_ms`/`:below_seq` may go: entries from
+# command). Only messages whose entry lies below `:below_ms`/`:below_seq` may go, and for a
+# customer in the `held_*` arrays only those below the customer's held entry: entries from
 # there on may still be recorded by another replica, and one of them could come first for
 # this customer (see `dispatch.order`). The query walks queued messages in that order (index
 # `messages_queued`) and checks each has no earlier pending message (index `messages_pending`),
@@ -28,6 +30,12 @@ WITH heads AS MATERIALIZED (
     SELECT q.seq FROM messages q
     WHERE q.status = 'queued' AND (q.not_before IS NULL OR q.not_before <= now())
     AND (q.stream_ms, q.stream_seq) < (:below_ms, :below_seq)
+    AND NOT EXISTS (
+        SELECT 1 FROM unnest(CAST(:held_numbers AS text[]), CAST(:held_recipients AS text[]),
+            CAST(:held_ms AS bigint[]), CAST(:held_seqs AS bigint[])) AS h(n, r, ms, s)
+        WHERE h.n = q.phone_number_id AND h.r = q.recipient
+        AND (q.stream_ms, q.stream_seq) >= (h.ms, h.s)
+    )
     AND NOT EXISTS (
         SELECT 1 FROM messages p
         WHERE p.phone_number_id = q.phone_number_id AND p.recipient = q.recipient
@@ -160,18 +168,33 @@ async def claim_inbox_many(
 
 
 async def claim_heads(
-    session: AsyncSession, limit: int, lease_seconds: float, below: tuple[int, int]
+    session: AsyncSession, limit: int, lease_seconds: float, below: Bound
 ) -> list[Row[Any]]:
     """Claim up to `limit` due messages, at most one per customer, oldest first, among those
-    whose `wa.outbound` entry lies below `below` (an entry id as (ms, seq)).
+    whose `wa.outbound` entry `below` allows (`Bound.allows`).
 
     Each row carries the message and `last_inbound_at` (the customer's window), so sending it
     needs no further read. Planned for the data of the moment, as an ordered walk of the queue
     (see `_CLAIM_PLANNING`)."""
     await session.execute(_CLAIM_PLANNING)
-    params = {"limit": limit, "lease": lease_seconds, "below_ms": below[0], "below_seq": below[1]}
+    params = claim_parameters(limit, lease_seconds, below)
     result = await session.execute(_CLAIM_HEADS, params)
     return sorted(result.all(), key=lambda row: (row.stream_ms, row.stream_seq, row.seq))
+
+
+def claim_parameters(limit: int, lease_seconds: float, below: Bound) -> dict[str, Any]:
+    """The parameters of `_CLAIM_HEADS`."""
+    held = list(below.held.items())
+    return {
+        "limit": limit,
+        "lease": lease_seconds,
+        "below_ms": below.everyone[0],
+        "below_seq": below.everyone[1],
+        "held_numbers": [number for (number, _), _ in held],
+        "held_recipients": [recipient for (_, recipient), _ in held],
+        "held_ms": [at[0] for _, at in held],
+        "held_seqs": [at[1] for _, at in held],
+    }
 
 
 async def get(session: AsyncSession, seq: int, *, lock: bool = False) -> Row[Any] | None:
