@@ -159,3 +159,17 @@ def test_a_live_turn_is_never_reclaimed() -> None:
         settings(AGENT_TURN_TIMEOUT_SECONDS=90, RECLAIM_IDLE_MS=60_000)
     defaults = settings()
     assert defaults.reclaim_idle_ms > defaults.turn_timeout_seconds * 1000
+
+
+def test_the_example_numbers_file_loads(tmp_path: Path) -> None:
+    """config/agent/numbers.example.yaml is what a newcomer copies: it must be valid once the
+    files it names exist."""
+    root = Path(__file__).resolve().parents[3]
+    example = (root / "config" / "agent" / "numbers.example.yaml").read_text(encoding="utf-8")
+    numbers = write(tmp_path, "numbers.yaml", example)
+    defaults = AgentSettings.model_fields["business_profile_file"].default.parent
+    (tmp_path / "shop-es").mkdir()
+    for name in ("business_profile.yaml", "media_catalogue.yaml"):
+        (tmp_path / "shop-es" / name).write_bytes((defaults / name).read_bytes())
+    config = load_config(settings(AGENT_NUMBERS_FILE=str(numbers)))
+    assert list(config.numbers) == ["106540352242922"]
