@@ -7,12 +7,14 @@ from baton_agent.fencing import newer, parse_hash
 from baton_shared.events import Mode
 
 
-def test_the_hash_wins_only_with_a_higher_epoch() -> None:
-    own = Control(Mode.OPERATOR, 2)
+def test_the_hash_wins_with_a_higher_epoch_or_another_state_under_the_same() -> None:
+    own = Control(Mode.PENDING_HUMAN, 2)  # the agent's own hand-off, say
     assert newer(own, None) is own
-    assert newer(own, Control(Mode.AI, 2)) is own
+    assert newer(own, Control(Mode.PENDING_HUMAN, 2)) is own  # the hand-off, accepted
     assert newer(own, Control(Mode.AI, 1)) is own
     assert newer(own, Control(Mode.AI, 3)) == Control(Mode.AI, 3)
+    # An operator resolved under the same epoch: the operator-api refused the hand-off.
+    assert newer(own, Control(Mode.AI, 2)) == Control(Mode.AI, 2)
 
 
 def test_hash_fields_are_read_like_the_sender_does() -> None:

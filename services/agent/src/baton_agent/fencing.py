@@ -37,5 +37,15 @@ async def read_fence(bus: Bus, conversation_id: str) -> Control | None:
 
 
 def newer(own: Control, fence: Control | None) -> Control:
-    """The newer of the two by epoch; a tie or a missing hash keeps the agent's own state."""
-    return fence if fence is not None and fence.epoch > own.epoch else own
+    """The newer of the two by epoch; a missing hash, or the same state, keeps the agent's own.
+
+    At the same epoch with another mode the hash wins: the operator-api decides who holds a
+    conversation, and only the agent's own hand-off (pending_human, under the epoch after its
+    turn's) can share an epoch with one of its decisions, when an operator acted meanwhile
+    (a resolve from `ai` gets that same epoch). The operator-api then refused the hand-off as
+    stale, and its state stands."""
+    if fence is None or fence.epoch < own.epoch:
+        return own
+    if fence.epoch == own.epoch and fence.mode is own.mode:
+        return own
+    return fence

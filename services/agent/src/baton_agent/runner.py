@@ -140,6 +140,11 @@ class Threads:
             row = await cur.fetchone()
         return None if row is None else row["turn_id"]
 
+    async def checkpointed_control(self, thread: RunnableConfig, default: Control) -> Control:
+        """The control the thread's latest checkpointed run ran under (`default` if none)."""
+        snapshot = await self.graph.aget_state(thread)
+        return _control_of(snapshot.values or {}, default)
+
     async def run_turn(
         self, conversation_id: str, turn: Turn, control: Control, *, limited: bool = False
     ) -> TurnRun:

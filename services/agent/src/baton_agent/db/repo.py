@@ -206,8 +206,14 @@ async def apply_control(
     wa_id: str,
     mode: Mode,
     epoch: int,
+    decided: bool = False,
 ) -> bool:
-    """Store a control change unless a newer (or equal) epoch is already known."""
+    """Store a control change unless a newer (or equal) epoch is already known.
+
+    `decided`: the change is the operator-api's (its event or its fencing hash), which also
+    replaces what the agent stored under the same epoch: the agent's own hand-off, which the
+    operator-api refused when an operator acted under that epoch first (see
+    `fencing.newer`)."""
     values = {
         "phone_number_id": phone_number_id,
         "wa_id": wa_id,
@@ -215,10 +221,14 @@ async def apply_control(
         "epoch": epoch,
     }
     insert_row = insert(conversations).values(conversation_id=conversation_id, **values)
+    stored, given = conversations.c, insert_row.excluded
+    replaces = stored.epoch < given.epoch
+    if decided:
+        replaces = replaces | ((stored.epoch == given.epoch) & (stored.mode != given.mode))
     stmt = insert_row.on_conflict_do_update(
         index_elements=[conversations.c.conversation_id],
         set_={**values, "updated_at": func.now()},
-        where=conversations.c.epoch < insert_row.excluded.epoch,
+        where=replaces,
     ).returning(conversations.c.epoch)
     return (await session.execute(stmt)).first() is not None
 

@@ -47,13 +47,13 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         control = newer(own, await read_fence(ctx.bus, conversation_id))
         # A newer epoch from the hash is a takeover or handback we had not stored: a new count.
         limited = bool(limit) and control is own and state.recent_answers >= limit
-        if (
-            control.mode is Mode.AI
-            and not limited
-            and ctx.settings.typing_indicator
-            and turn.messages
-        ):
-            await _show_typing(ctx, event, control.epoch)
+        if ctx.settings.typing_indicator and turn.messages and not limited:
+            shown = control
+            if state.checkpointed_turn_id == str(turn.turn_id):  # a repeat: rare
+                # Its outputs are the first run's, decided under that run's control.
+                shown = await ctx.threads.checkpointed_control(thread, control)
+            if shown.mode is Mode.AI:
+                await _show_typing(ctx, event, shown.epoch)
         run = await ctx.threads.run_held(
             thread,
             turn,
@@ -87,6 +87,7 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
                 wa_id=turn.wa_id,
                 mode=control.mode,
                 epoch=control.epoch,
+                decided=True,
             )
         if run.handoff:
             await repo.apply_control(
