@@ -175,6 +175,55 @@ async def _contains(texts: Any, needle: str) -> bool:
     return any(needle in text for text in await texts)
 
 
+async def test_after_a_resolve_the_next_customer_message_gets_exactly_one_ai_reply(
+    api: Api,
+) -> None:
+    wa_id = new_wa_id()
+    conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
+    _, token = await api.new_operator("rita")
+
+    await api.customer_says(wa_id, "Hi, my parcel #4410 is missing")
+    await wait_until(lambda: api.texts_to(wa_id), timeout=60, what="the AI's first reply")
+    await wait_until(lambda: api.known(conversation_id), what="operator-api knows it")
+    taken = await api.post("/api/v1/takeover", token, {"wa_id": wa_id})
+    assert taken.status_code == 200, taken.text
+    promise = f"Rita here: parcel #4410 is re-sent, code R{wa_id[-4:]}."
+    written = await api.post("/api/v1/operator-message", token, {"wa_id": wa_id, "text": promise})
+    assert written.status_code == 202, written.text
+    await wait_until(
+        lambda: _contains(api.texts_to(wa_id), promise), timeout=30, what="the operator's message"
+    )
+
+    resolved = await api.post(f"/api/v1/conversations/{conversation_id}/resolve", token, {})
+    assert resolved.status_code == 200, resolved.text
+    assert (resolved.json()["mode"], resolved.json()["epoch"]) == ("resolved", 2)
+
+    question = "Thanks! Will it arrive before Friday?"
+    await api.customer_says(wa_id, question)
+    await wait_until(
+        lambda: _contains(api.texts_to(wa_id), question),
+        timeout=60,
+        what="the AI answers after the resolve",
+    )
+    # A later message, answered in order after it: a second reply to the question would
+    # have left before this one's (one turn in flight, messages leave in order).
+    await api.customer_says(wa_id, "And the tracking link?")
+    await wait_until(
+        lambda: _contains(api.texts_to(wa_id), "the tracking link?"),
+        timeout=60,
+        what="the AI answers the next message",
+    )
+
+    texts = await api.texts_to(wa_id)
+    assert sum(question in t for t in texts) == 1
+    assert [t for t in texts if promise in t] == [promise]
+    assert len(texts) == 4  # the first reply, the operator's, and one reply per message
+    prompts = [p for p in await api.model_requests() if question in p]
+    assert promise in prompts[0]  # the AI resumes with the operator's message in its thread
+    state = await api.client.get(f"{api.ops}/api/v1/conversations/{conversation_id}", headers=ADMIN)
+    assert (state.json()["mode"], state.json()["epoch"]) == ("ai", 2)  # reopened, same epoch
+
+
 async def test_takeover_while_the_model_thinks_suppresses_the_ai_reply(api: Api) -> None:
     wa_id = new_wa_id()
     conversation_id = conversation_id_for(PHONE_NUMBER_ID, wa_id)
