@@ -11,7 +11,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import agent_turns, buffer_release, e2e_latency, ingress_webhook, sender_throughput
+from bench import (
+    agent_floor,
+    agent_turns,
+    buffer_release,
+    e2e_latency,
+    ingress_webhook,
+    sender_throughput,
+)
 
 # name -> `main(argv)` (sync or async); one line per benchmark
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
@@ -20,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
     "ingress_webhook": ingress_webhook.main,
     "sender_throughput": sender_throughput.main,
     "agent_turns": agent_turns.main,
+    "agent_floor": agent_floor.main,
 }
 
 
