@@ -78,8 +78,9 @@ class Runtime:
             lambda: [(c.stream, c.group) for c in self.consumers],
             interval=self.observability.metrics_sample_seconds,
         )
+        self.relay = OutboxRelay(self.db, self.bus)
         self.workers: list[Worker] = [
-            OutboxRelay(self.db, self.bus),
+            self.relay,
             self.sampler,
             InboxPruner(self.db, retention=timedelta(days=settings.inbox_retention_days)).worker(),
         ]

@@ -87,6 +87,23 @@ async def test_events_a_committer_failed_to_publish_are_left_to_the_relay(
     assert await stream_ids(bus) == [str(e.event_id) for e in events]
 
 
+async def test_a_relay_with_a_grace_leaves_young_rows_to_their_committer(
+    db: Database, bus: Bus
+) -> None:
+    """Rows younger than the grace are being published by their committer: the relay leaves
+    them; once older (the committer died, or Redis refused it), the relay publishes them."""
+    events = [make_event(n) for n in range(2)]
+    async with db.session() as session:
+        await add_to_outbox(session, *events, wake_relay=False)
+    relay = OutboxRelay(db, bus, grace_seconds=3600)
+    assert await relay.publish_batch() == 0
+    assert await stream_ids(bus) == []
+    async with db.session() as session:  # an hour later
+        await session.execute(text("UPDATE outbox SET created_at = created_at - interval '2h'"))
+    assert await relay.publish_batch() == 2
+    assert await stream_ids(bus) == [str(e.event_id) for e in events]
+
+
 async def test_crash_after_publish_before_delete_publishes_once(db: Database, bus: Bus) -> None:
     event = make_event(1)
     await change_state(db, event)

@@ -14,10 +14,15 @@ from baton_buffer.timers import Timers
 from baton_shared.cli import run_cli
 from baton_shared.runtime import Runtime, build_app
 
+SELF_PUBLISHED_GRACE_SECONDS = 5.0
+
 
 def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext, RedisClock]:
     """The runtime with the buffer's consumers, ticker and clock registered."""
     runtime = Runtime("buffer", settings, SCHEMA)
+    # Every event of the buffer (`TurnReady`) is published by the release that staged it; the
+    # relay only picks up what a crash or a Redis error left behind.
+    runtime.relay.grace_seconds = SELF_PUBLISHED_GRACE_SECONDS
     timers = Timers(runtime.bus, lease_seconds=settings.claim_lease_seconds)
     clock = RedisClock(runtime.bus.redis)
     ctx = BufferContext.from_settings(runtime.db, timers, settings, clock=clock)

@@ -120,10 +120,16 @@ class OutboxRelay:
         batch: int = 500,
         poll_seconds: float = 0.5,
         backlog_every_seconds: float = 1.0,
+        grace_seconds: float = 0.0,
     ):
+        """`grace_seconds`: rows staged less than this long ago are left to the transaction
+        that staged them, which publishes them itself (`publish_committed`); for a schema whose
+        every event is published so. Without it the relay's polls take, and publish a second
+        time, the rows of every commit whose own publication is under way."""
         self.db = db
         self.bus = bus
         self.batch = batch
+        self.grace_seconds = grace_seconds
         self.poll_seconds = poll_seconds
         self.running = False
         self.backlog_every_seconds = backlog_every_seconds
@@ -159,7 +165,8 @@ class OutboxRelay:
             # Serialise relays of this schema (several replicas) so publication keeps order.
             if not await session.scalar(_RELAY_LOCK):
                 return 0
-            rows = (await session.execute(_NEXT_ROWS, {"limit": self.batch})).all()
+            params = {"limit": self.batch, "grace": self.grace_seconds}
+            rows = (await session.execute(_NEXT_ROWS, params)).all()
             await self.bus.publish_many(
                 [
                     (
@@ -194,7 +201,15 @@ class OutboxRelay:
 # The outbox's statements, built once; each has one text whatever the batch size, so it is
 # prepared once per connection.
 _RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))")
-_NEXT_ROWS = select(outbox).order_by(outbox.c.id).limit(bindparam("limit"))
+_NEXT_ROWS = (
+    select(outbox)
+    .where(
+        outbox.c.created_at
+        <= func.clock_timestamp() - func.make_interval(0, 0, 0, 0, 0, 0, bindparam("grace"))
+    )
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
 _DELETE_ROWS = text("DELETE FROM outbox WHERE id = ANY(:ids)")
 _DELETE_EVENTS = text("DELETE FROM outbox WHERE event_id = ANY(:ids)")  # publish_committed
 _BACKLOG = select(
