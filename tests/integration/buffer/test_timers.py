@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from baton_buffer.timers import Timers
+
+from .conftest import BASE, Clock, Replica
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +46,26 @@ async def test_a_claim_lapses_and_a_settled_claim_is_freed(bus) -> None:
     assert await timers.deadline("c") == 1  # the new message's deadline was kept
     [last] = await timers.claim_due(12, 10)
     assert last.conversation_id == "c"
+
+
+async def test_next_deadline_is_the_earliest_still_to_come(bus) -> None:
+    timers = Timers(bus, lease_seconds=10)
+    assert await timers.next_deadline(0) is None
+    await timers.schedule_many({"due": 5, "soon": 12.5, "later": 30})
+    assert await timers.next_deadline(10) == 12.5  # "due" is past: claimed, or held
+    assert await timers.next_deadline(12.5) == 30
+    assert await timers.next_deadline(30) is None
+
+
+async def test_the_ticker_sleeps_until_the_next_deadline_at_most_a_tick(
+    make_replica: Callable[..., Replica], clock: Clock
+) -> None:
+    ticker = make_replica().ticker
+    ticker.tick_seconds = 0.05
+    assert await ticker.pause() == 0.05  # nothing scheduled
+    await ticker.ctx.timers.schedule("later", BASE + 10)
+    assert await ticker.pause() == 0.05
+    await ticker.ctx.timers.schedule("soon", BASE + 0.02)
+    assert await ticker.pause() == pytest.approx(0.02)
+    clock.at(0.02)  # due now (another replica holds it, say): a whole tick
+    assert await ticker.pause() == 0.05

@@ -25,7 +25,8 @@ class BufferSettings(BaseServiceSettings):
             (120 s) and half again (reclaims are looked for every half), plus its
             `AGENT_TURN_TIMEOUT_SECONDS` (90 s), or a turn redone after a crash is answered
             after, or beside, the next one (`BUFFER_STUCK_TURN_SECONDS`).
-        tick_ms: how often the ticker looks for due conversations (`BUFFER_TICK_MS`).
+        tick_ms: the longest the ticker waits between looks for due conversations; it wakes
+            at the next deadline when that is sooner (`BUFFER_TICK_MS`).
         claim_lease_seconds: a replica that claimed a conversation and died holds it this long
             before another replica takes it over (`BUFFER_CLAIM_LEASE_SECONDS`).
         recovery_seconds: how often the timers are rebuilt from PostgreSQL, in case Redis lost
@@ -48,5 +49,5 @@ class BufferSettings(BaseServiceSettings):
     recovery_seconds: float = Field(60.0, gt=0, validation_alias="BUFFER_RECOVERY_SECONDS")
     inbound_batch: int = Field(500, ge=1, le=2000, validation_alias="BUFFER_INBOUND_BATCH")
     release_batch: int = Field(400, ge=1, le=10_000, validation_alias="BUFFER_RELEASE_BATCH")
-    release_chunk: int = Field(100, ge=1, le=1000, validation_alias="BUFFER_RELEASE_CHUNK")
+    release_chunk: int = Field(200, ge=1, le=1000, validation_alias="BUFFER_RELEASE_CHUNK")
     release_concurrency: int = Field(8, ge=1, le=256, validation_alias="BUFFER_RELEASE_CONCURRENCY")

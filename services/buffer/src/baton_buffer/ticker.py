@@ -18,6 +18,7 @@ from baton_buffer.timers import Claim
 log = logging.getLogger(__name__)
 
 ACTIVE_SAMPLE_SECONDS = 5.0  # how often `baton_buffer_active_conversations` is sampled
+MIN_PAUSE_SECONDS = 0.001
 
 
 class Ticker:
@@ -58,12 +59,24 @@ class Ticker:
                         await self.sample_active()
                     if await self.tick() >= self.batch:
                         continue
+                    pause = await self.pause()
                 except Exception:
                     log.exception("buffer tick failed; retrying")
+                    pause = self.tick_seconds
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.tick_seconds)
+                    await asyncio.wait_for(stop.wait(), pause)
         finally:
             self.running = False
+
+    async def pause(self) -> float:
+        """How long to wait before the next tick: until the next deadline, at most a tick
+        (`tick_seconds`), so a turn is released when it falls due rather than up to a tick
+        later. A deadline due already (another replica holds it) waits a whole tick."""
+        now = self.ctx.clock()
+        at = await self.ctx.timers.next_deadline(now)
+        if at is None:
+            return self.tick_seconds
+        return min(self.tick_seconds, max(MIN_PAUSE_SECONDS, at - now))
 
     async def tick(self) -> int:
         """Claim due conversations and release their turns; returns how many were claimed.

@@ -121,6 +121,13 @@ class Timers:
         if args:
             await self._settle(keys=[self._deadlines, self._claims], args=args)
 
+    async def next_deadline(self, after: float) -> float | None:
+        """The earliest deadline later than `after` (epoch seconds), if any."""
+        found = await self.bus.redis.zrangebyscore(
+            self._deadlines, f"({_ms(after)}", "+inf", start=0, num=1, withscores=True
+        )
+        return float(found[0][1]) / 1000 if found else None
+
     async def deadline(self, conversation_id: str) -> float | None:
         """The conversation's next deadline in epoch seconds, if it has one."""
         score = await self.bus.redis.zscore(self._deadlines, conversation_id)
