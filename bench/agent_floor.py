@@ -3,7 +3,8 @@
 Issue 5 asks for 250 turns/s with the model answering in 2 s, on 2 cores, from an agent built
 on LangGraph with the PostgreSQL checkpointer and `ChatGoogleGenerativeAI`. This benchmark
 runs only those components, the way Baton configures them (its model client and its pooled
-checkpointer), with none of Baton's own work: no streams, no outbox, no turn log, no
+checkpointer, on uvloop with the cycle collector settled, as `baton-agent serve` runs), with
+none of Baton's own work: no streams, no outbox, no turn log, no
 fencing, no prompts. Each turn is one model call through the Gemini emulator:
 
 - `model`: `ChatGoogleGenerativeAI.ainvoke` alone;
@@ -27,9 +28,11 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Annotated, Any, TypedDict
 
 import httpx
+import uvloop
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
@@ -37,7 +40,9 @@ from langgraph.graph.message import add_messages
 
 from baton_agent.checkpointer import PooledPostgresSaver, checkpoint_pool
 from baton_agent.llm import build_model
+from baton_agent.main import GC_YOUNG_THRESHOLD
 from baton_agent.settings import AgentSettings
+from baton_shared import collector
 from bench.agent_turns import BIN, ROOT, process, wait_http
 from bench.measure import cpu_seconds, machine_busy_seconds, machine_line
 
@@ -53,7 +58,7 @@ class State(TypedDict):
 
 async def _worker(variant: str, count: int, offset: int, gemini: str, database_url: str) -> None:
     """One worker process: set up, say `ready`, wait for `go`, run `count` turns at once,
-    print the seconds they took as JSON."""
+    print the seconds they took as JSON, wait for `exit`."""
     settings = AgentSettings(
         baton_env="test",
         database_url=database_url,
@@ -88,13 +93,21 @@ async def _worker(variant: str, count: int, offset: int, gemini: str, database_u
             await graph.ainvoke({"messages": messages}, thread, durability="exit")  # type: ignore[arg-type]
 
     await turn(-1)  # the first call opens connections and loads what is loaded lazily
+    collector.settle(GC_YOUNG_THRESHOLD)  # as `baton-agent serve` does once started
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     start = time.perf_counter()
     await asyncio.gather(*(turn(n) for n in range(count)))
     print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    # Stay until told: the parent reads this process's CPU time first.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     if pool is not None:
         await pool.close()
+
+
+def _run_on_uvloop(work: Coroutine[Any, Any, None]) -> None:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(work)
 
 
 async def _run_variant(
@@ -137,6 +150,10 @@ async def _run_variant(
         cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu_before
         machine = machine_busy_seconds() - machine_before
         emulator = cpu_seconds(emulator_pid) - emulator_before
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write(b"exit\n")
+            await worker.stdin.drain()
     finally:
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
@@ -164,8 +181,9 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--gemini", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        await _worker(args.worker, args.count, args.offset, args.gemini, args.database_url)
+    if args.worker:  # on uvloop, as the agent runs under uvicorn
+        work = _worker(args.worker, args.count, args.offset, args.gemini, args.database_url)
+        await asyncio.to_thread(_run_on_uvloop, work)
         return
 
     from baton_devtools import infra as infra_mod
