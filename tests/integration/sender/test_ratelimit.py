@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -34,9 +35,10 @@ async def test_customer_pacing_is_shared_between_replicas(bus: Bus) -> None:
 async def test_a_refused_permit_spends_no_token(bus: Bus) -> None:
     limiter = RateLimiter(bus, number_mps=1000, customer_per_minute=1, customer_burst=1)
     assert await limiter.take("1", "c") == 0
-    assert await limiter.take("1", "c") > 0  # customer bucket empty: number token kept
-    tokens = await bus.redis.hget(bus.key("sender:rate:number:1"), "tokens")
-    assert float(tokens or 0) >= 98  # (burst: 100 at 1,000/s)
+    number = bus.key(keys.number_bucket("1"))
+    slot = await bus.redis.get(number)
+    assert await limiter.take("1", "c") > 0  # the customer must wait: the number's slot kept
+    assert await bus.redis.get(number) == slot
 
 
 async def test_reserve_lines_permits_up_in_slots_and_refuses_beyond_max_wait(bus: Bus) -> None:
@@ -110,3 +112,28 @@ async def test_a_number_with_a_rate_of_its_own(bus: Bus) -> None:
     assert waits[:2] == [0, 0]
     assert 0 < waits[2] <= 0.05  # the third waits for its slot, 1/20 s apart
     assert [await limiter.take("other", None) for _ in range(3)] == [0, 0, 0]
+
+
+async def test_a_message_waiting_on_its_customer_takes_the_numbers_slot_when_it_goes(
+    bus: Bus,
+) -> None:
+    """Five customers paced to one message per half second have each just had one; their
+    next messages wait ~0.5 s for their own pacing. The number (10/s, no burst beyond one)
+    must still space them 1/10 s apart when they go: a message that waits on its customer
+    is charged to the number at its send time, not when it asked (then all five went at
+    once, at 0.5 s, five times the number's rate)."""
+    pacing = {"customer_per_minute": 120, "customer_burst": 1}
+    first = RateLimiter(bus, number_mps=1000, **pacing)
+    customers = [f"c{n}" for n in range(5)]
+    assert [(await first.reserve("1", c, 1.0)).reserved for c in customers] == [True] * 5
+
+    limiter = RateLimiter(bus, number_mps=10, **pacing)
+    sends = []
+    for customer in customers:
+        asked = time.time()
+        permit = await limiter.reserve("1", customer, 1.0)
+        assert permit.reserved
+        sends.append(asked + permit.wait)
+    assert sends[0] - time.time() > 0.3  # the first waits on its customer, not the number
+    gaps = [b - a for a, b in zip(sorted(sends), sorted(sends)[1:], strict=False)]
+    assert min(gaps) >= 0.095  # 1/10 s apart, give or take the clock's reading

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 
 def number_bucket(phone_number_id: str) -> str:
-    """Token bucket of one business number's throughput (messages per second)."""
-    return f"sender:rate:number:{phone_number_id}"
+    """The limit of one business number's throughput (messages per second): its next slot."""
+    return f"sender:pace:number:{phone_number_id}"
 
 
 def customer_bucket(phone_number_id: str, customer: str) -> str:
-    """Token bucket of the pair rate between one business number and one customer."""
-    return f"sender:rate:pair:{phone_number_id}:{customer}"
+    """The pair rate between one business number and one customer: its next slot."""
+    return f"sender:pace:pair:{phone_number_id}:{customer}"
 
 
 def auth_pause() -> str:

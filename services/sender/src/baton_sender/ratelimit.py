@@ -1,12 +1,15 @@
 """Rate limits in Redis, shared by every replica: per business number and per customer pair.
 
-Both are token buckets refilled continuously, checked and taken together in one Lua script so
-a message never spends one bucket's token while waiting on the other. A permit may be
-*reserved* ahead: when the wait for the next token is at most `max_wait`, the token is taken
-now (the bucket goes below zero) and the caller sleeps until its slot, without asking again.
-Concurrent senders thus line up in slots `1 / rate` apart instead of polling the bucket, and
-each message costs one script call. Permits of concurrent sends are asked for together in one
-pipelined round trip (`Permits`).
+Each limit is a rate with a burst, kept as its theoretical arrival time (GCRA, the token
+bucket's equivalent in one number): when its next message is due at the steady rate. Both
+limits are checked and taken together in one Lua script, at the time the message will go: a
+message that waits on its customer takes the number's slot of that moment, not the one free
+when it asked (which let messages held by their customers go together, several times the
+number's rate). A permit may be *reserved* ahead: when the wait is at most `max_wait`, the
+slot is taken now and the caller sleeps until it, without asking again. Concurrent senders
+thus line up in slots `1 / rate` apart instead of polling, and each message costs one script
+call. Permits of concurrent sends are asked for together in one pipelined round trip
+(`Permits`).
 """
 
 from __future__ import annotations
@@ -19,45 +22,38 @@ from baton_sender import keys
 from baton_sender.coalesce import Coalescer
 from baton_shared.streams.bus import Bus
 
-# KEYS: the auth-pause key, the number's pause key, then buckets. ARGV: max wait (ms) for a
-# reservation, then rate (tokens/s) and burst for each bucket, in order.
+# KEYS: the auth-pause key, the number's pause key, then the limits' keys. ARGV: max wait (ms)
+# for a reservation, then the interval (ms between messages at the steady rate) and the
+# tolerance (ms ahead a message may go: the burst) of each limit, in order.
+# Each limit key holds its theoretical arrival time (TAT, epoch ms): when its next message
+# would be due at the steady rate. A message may go once every limit allows it; it is charged
+# to every limit at the time it goes (so a limit that waits on another one does not lend its
+# slot early).
 # Returns {wait_ms, reserved (1/0), paused_ms, pause}: paused_ms > 0 while sends are paused
 # (nothing taken) after a token error (pause 1) or the number's 130429 (pause 2); else
-# reserved = 1 when a token was taken from every bucket, due in wait_ms; reserved = 0 when
-# the wait is longer than allowed (nothing taken).
+# reserved = 1 when the message's slot is taken in every limit, due in wait_ms; reserved = 0
+# when the wait is longer than allowed (nothing taken).
 _TAKE = """
 for k = 1, 2 do
   local paused = redis.call('PTTL', KEYS[k])
   if paused > 0 then return {0, 0, paused, k} end
 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local max_wait = tonumber(ARGV[1])
-local levels = {}
-local wait = 0
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local at = now
+local tats = {}
 for i = 3, #KEYS do
-  local rate = tonumber(ARGV[2 * i - 4])
-  local burst = tonumber(ARGV[2 * i - 3])
-  local b = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-  local tokens = tonumber(b[1]) or burst
-  local ts = tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-  levels[i] = tokens
-  if tokens < 1 then
-    wait = math.max(wait, math.ceil((1 - tokens) * 1000 / rate))
-  end
+  local tat = math.max(now, tonumber(redis.call('GET', KEYS[i])) or now)
+  tats[i] = tat
+  at = math.max(at, tat - tonumber(ARGV[2 * i - 3]))
 end
-local reserved = 0
-if wait <= max_wait then reserved = 1 end
+local wait = math.ceil(at - now)
+if wait > tonumber(ARGV[1]) then return {wait, 0, 0, 0} end
 for i = 3, #KEYS do
-  local rate = tonumber(ARGV[2 * i - 4])
-  local burst = tonumber(ARGV[2 * i - 3])
-  local tokens = levels[i]
-  if reserved == 1 then tokens = tokens - 1 end
-  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', tostring(now))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+  local tat = math.max(tats[i], at) + tonumber(ARGV[2 * i - 4])
+  redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
 end
-return {wait, reserved, 0, 0}
+return {wait, 1, 0, 0}
 """
 
 
@@ -144,12 +140,15 @@ class RateLimiter:
             self.bus.key(keys.number_pause(request.phone_number_id)),
             self.bus.key(keys.number_bucket(request.phone_number_id)),
         ]
-        args: list[float] = [round(request.max_wait * 1000), *self.rate_of(request.phone_number_id)]
+        args: list[float] = [
+            round(request.max_wait * 1000),
+            *_spacing(*self.rate_of(request.phone_number_id)),
+        ]
         if request.customer is not None:
             bucket_keys.append(
                 self.bus.key(keys.customer_bucket(request.phone_number_id, request.customer))
             )
-            args += [self.customer_rate, self.customer_burst]
+            args += _spacing(self.customer_rate, self.customer_burst)
         return bucket_keys, args
 
     async def _one(self, request: PermitRequest, *, pause: bool = True) -> Permit:
@@ -163,6 +162,13 @@ class RateLimiter:
                 await self._take(keys=bucket_keys, args=args, client=pipe)
             replies = await pipe.execute()
         return [_permit(reply) for reply in replies]
+
+
+def _spacing(rate: float, burst: int) -> tuple[float, float]:
+    """A limit of `rate` messages per second with bursts of `burst`, as the script takes it:
+    the interval between messages and how far ahead of it a message may go (ms)."""
+    interval = 1000 / rate
+    return interval, (burst - 1) * interval
 
 
 def _burst(mps: int) -> int:
