@@ -95,6 +95,13 @@ class Conversation:
         await wait_until(lambda: self.consumed(event), what=f"{event.event_type} consumed")
         return event
 
+    async def reopen(self, resolved: ControlState) -> None:
+        """The customer writes to the resolved conversation: the operator-api reopens it to
+        the AI under the same epoch."""
+        reopened = decide_reopen(resolved)
+        assert reopened == ControlState(Mode.AI, resolved.epoch)
+        await self.control_event(ConversationReopened, reopened)
+
     async def write_hash(self, state: ControlState) -> None:
         """The fencing hash: a resolved conversation reads `ai` (nobody holds it)."""
         await write_hash(
@@ -214,9 +221,7 @@ async def test_resolve_after_a_takeover_gives_the_next_message_one_ai_answer(
     assert await conv.stored() == ("resolved", 2)
 
     # The customer writes again: the operator-api reopens it under the same epoch.
-    reopened = decide_reopen(resolved)
-    assert reopened == ControlState(Mode.AI, 2)
-    await conv.control_event(ConversationReopened, reopened)
+    await conv.reopen(resolved)
     calls = len(await gemini.requests())
     after = conv.turn("Great, and can I change the address?")
     text = await answered_once(conv, after, epoch=2)
@@ -376,9 +381,7 @@ async def test_a_resolve_racing_the_ais_handoff_leaves_the_conversation_to_the_a
     assert decide_intervention(resolved, request.payload.epoch) is None
     # The resolve's hash and event reach the agent after the turn's commit.
     await conv.control_event(ConversationResolved, resolved)
-    reopened = decide_reopen(resolved)
-    assert reopened == ControlState(Mode.AI, 1)
-    await conv.control_event(ConversationReopened, reopened)
+    await conv.reopen(resolved)
 
     calls = len(await gemini.requests())
     after = conv.turn("never mind, what time do you close?")
