@@ -15,6 +15,10 @@ def test_the_hash_wins_with_a_higher_epoch_or_another_state_under_the_same() -> 
     assert newer(own, Control(Mode.AI, 3)) == Control(Mode.AI, 3)
     # An operator resolved under the same epoch: the operator-api refused the hand-off.
     assert newer(own, Control(Mode.AI, 2)) == Control(Mode.AI, 2)
+    # A hash without a mode it knows decides nothing at the same epoch (a newer one still
+    # keeps the AI silent).
+    assert newer(Control(Mode.AI, 2), parse_hash({"epoch": "2"})) == Control(Mode.AI, 2)
+    assert newer(Control(Mode.AI, 2), parse_hash({"epoch": "3"})) == Control(Mode.UNKNOWN, 3)
 
 
 def test_hash_fields_are_read_like_the_sender_does() -> None:

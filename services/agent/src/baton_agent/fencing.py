@@ -46,6 +46,6 @@ def newer(own: Control, fence: Control | None) -> Control:
     stale, and its state stands."""
     if fence is None or fence.epoch < own.epoch:
         return own
-    if fence.epoch == own.epoch and fence.mode is own.mode:
-        return own
+    if fence.epoch == own.epoch and fence.mode in (own.mode, Mode.UNKNOWN):
+        return own  # the same state, or a hash without a mode we know: no decision
     return fence
