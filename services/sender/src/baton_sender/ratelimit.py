@@ -3,13 +3,13 @@
 Each limit is a rate with a burst, kept as its theoretical arrival time (GCRA, the token
 bucket's equivalent in one number): when its next message is due at the steady rate. Both
 limits are checked and taken together in one Lua script, at the time the message will go: a
-message that waits on its customer takes the number's slot of that moment, not the one free
-when it asked (which let messages held by their customers go together, several times the
-number's rate). A permit may be *reserved* ahead: when the wait is at most `max_wait`, the
-slot is taken now and the caller sleeps until it, without asking again. Concurrent senders
-thus line up in slots `1 / rate` apart instead of polling, and each message costs one script
-call. Permits of concurrent sends are asked for together in one pipelined round trip
-(`Permits`).
+message held by its customer's pacing is refused with that wait and asks again then (taking
+the number's slot free when it asked let messages so held go together, several times the
+number's rate). A permit may be *reserved* ahead on the number's limit: when the wait is at
+most `max_wait`, the slot is taken now and the caller sleeps until it, without asking again.
+Concurrent senders thus line up in slots `1 / rate` apart instead of polling, and each message
+costs one script call. Permits of concurrent sends are asked for together in one pipelined
+round trip (`Permits`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,15 @@ from baton_shared.streams.bus import Bus
 # would be due at the steady rate. A message may go once every limit allows it; it is charged
 # to every limit at the time it goes (so a limit that waits on another one does not lend its
 # slot early).
+# The number's limit is the first; a slot is reserved ahead only on it. A message that waits
+# on its customer's pacing is refused (nothing taken) with that wait: its caller asks again
+# then. Reserving the number's slot of that later moment would hold every other customer of
+# the number back until it, as the number's limit is one arrival time.
 # Returns {wait_ms, reserved (1/0), paused_ms, pause}: paused_ms > 0 while sends are paused
 # (nothing taken) after a token error (pause 1) or the number's 130429 (pause 2); else
 # reserved = 1 when the message's slot is taken in every limit, due in wait_ms; reserved = 0
-# when the wait is longer than allowed (nothing taken).
+# when its customer's pacing holds it, or the number's wait is longer than allowed (nothing
+# taken).
 _TAKE = """
 for k = 1, 2 do
   local paused = redis.call('PTTL', KEYS[k])
@@ -41,12 +46,15 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local at = now
+local paced = now
 local tats = {}
 for i = 3, #KEYS do
   local tat = math.max(now, tonumber(redis.call('GET', KEYS[i])) or now)
   tats[i] = tat
-  at = math.max(at, tat - tonumber(ARGV[2 * i - 3]))
+  local allowed = tat - tonumber(ARGV[2 * i - 3])
+  if i == 3 then at = math.max(at, allowed) else paced = math.max(paced, allowed) end
 end
+if paced > at then return {math.ceil(paced - now), 0, 0, 0} end
 local wait = math.ceil(at - now)
 if wait > tonumber(ARGV[1]) then return {wait, 0, 0, 0} end
 for i = 3, #KEYS do
@@ -65,7 +73,8 @@ class Permit:
     """The answer to one permit request.
 
     Attributes:
-        wait: seconds until the permit's slot (reserved) or until one may be free (refused).
+        wait: seconds until the permit's slot (reserved) or until one may be free (refused:
+            the customer's pacing, or the number's limit beyond `max_wait`).
         reserved: the permit is taken; send after `wait` seconds without asking again.
         paused: seconds left of a pause (nothing taken), else 0.
         token_pause: the pause follows a token error (every number), not the number's 130429.

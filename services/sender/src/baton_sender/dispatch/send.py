@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 # Rate-limit slots up to this far ahead are reserved and slept through; later ones release
 # the claim.
 MAX_INLINE_WAIT = 1.0
+PERMIT_TRIES = 3  # asks for a permit before a message held by its customer goes back to the queue
 FENCE_LOST_RETRY_SECONDS = 1.0  # how often a message waiting for a lost fence looks again
 COSMETIC_ATTEMPTS = 2  # tries of a read receipt or typing indicator (see `_retry_or_fail`)
 
@@ -142,19 +143,27 @@ async def _window_allows(ctx: SenderContext, row: Any, command: OutboundCommand)
 
 async def _permits(ctx: SenderContext, row: Any, command: OutboundCommand) -> bool:
     """Reserve a rate-limit slot and wait for it; release the claim when the wait is long or
-    during a token pause."""
+    during a pause. A message held by its customer's pacing for a short while waits here and
+    asks again (its customer's slot is not reserved ahead: see `ratelimit`)."""
     customer = None if command.kind in NOT_MESSAGES else row.recipient
-    permit = await ctx.limiter.reserve(row.phone_number_id, customer, MAX_INLINE_WAIT)
-    if permit.paused > 0:
-        metrics.AUTH_PAUSED.set(int(permit.token_pause))
-        await record.release(ctx, row.seq, permit.paused)
-        return False
-    metrics.AUTH_PAUSED.set(0)
+    waited = 0.0
+    for _ in range(PERMIT_TRIES):
+        permit = await ctx.limiter.reserve(row.phone_number_id, customer, MAX_INLINE_WAIT)
+        if permit.paused > 0:
+            metrics.AUTH_PAUSED.set(int(permit.token_pause))
+            await record.release(ctx, row.seq, permit.paused)
+            return False
+        metrics.AUTH_PAUSED.set(0)
+        if permit.reserved or permit.wait > MAX_INLINE_WAIT:
+            break
+        metrics.RATE_LIMITED.inc()
+        waited += permit.wait
+        await asyncio.sleep(permit.wait)
     if not permit.reserved:
         metrics.RATE_LIMITED.inc()
         await record.release(ctx, row.seq, permit.wait)
         return False
-    metrics.LIMITER_WAIT.observe(permit.wait)
+    metrics.LIMITER_WAIT.observe(waited + permit.wait)
     if permit.wait > 0:
         metrics.RATE_LIMITED.inc()
         await asyncio.sleep(permit.wait)
