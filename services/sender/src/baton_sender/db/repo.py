@@ -20,7 +20,9 @@ from baton_sender.status import Status
 # claimed, and only while it is queued and due: one in flight per customer, in the order their
 # `wa.outbound` entries were produced (`stream_ms`, `stream_seq`, then `seq` for the parts of one
 # command). Only messages whose entry lies below `:below_ms`/`:below_seq` may go, and for a
-# customer in the `held_*` arrays only those below the customer's held entry: entries from
+# customer in `:held` ({number: {recipient: [ms, seq]}}: one lookup per row walked, however
+# many customers are held; jsonb arrays compare element by element) only those below the
+# customer's held entry: entries from
 # there on may still be recorded by another replica, and one of them could come first for
 # this customer (see `dispatch.order`). The query walks queued messages in that order (index
 # `messages_queued`) and checks each has no earlier pending message (index `messages_pending`),
@@ -30,11 +32,10 @@ WITH heads AS MATERIALIZED (
     SELECT q.seq FROM messages q
     WHERE q.status = 'queued' AND (q.not_before IS NULL OR q.not_before <= now())
     AND (q.stream_ms, q.stream_seq) < (:below_ms, :below_seq)
-    AND NOT EXISTS (
-        SELECT 1 FROM unnest(CAST(:held_numbers AS text[]), CAST(:held_recipients AS text[]),
-            CAST(:held_ms AS bigint[]), CAST(:held_seqs AS bigint[])) AS h(n, r, ms, s)
-        WHERE h.n = q.phone_number_id AND h.r = q.recipient
-        AND (q.stream_ms, q.stream_seq) >= (h.ms, h.s)
+    AND COALESCE(
+        jsonb_build_array(q.stream_ms, q.stream_seq)
+        < (CAST(:held AS jsonb) -> q.phone_number_id -> q.recipient),
+        true
     )
     AND NOT EXISTS (
         SELECT 1 FROM messages p
@@ -184,16 +185,15 @@ async def claim_heads(
 
 def claim_parameters(limit: int, lease_seconds: float, below: Bound) -> dict[str, Any]:
     """The parameters of `_CLAIM_HEADS`."""
-    held = list(below.held.items())
+    held: dict[str, dict[str, list[int]]] = {}
+    for (number, recipient), (ms, seq) in below.held.items():
+        held.setdefault(number, {})[recipient] = [ms, seq]
     return {
         "limit": limit,
         "lease": lease_seconds,
         "below_ms": below.everyone[0],
         "below_seq": below.everyone[1],
-        "held_numbers": [number for (number, _), _ in held],
-        "held_recipients": [recipient for (_, recipient), _ in held],
-        "held_ms": [at[0] for _, at in held],
-        "held_seqs": [at[1] for _, at in held],
+        "held": json.dumps(held),
     }
 
 

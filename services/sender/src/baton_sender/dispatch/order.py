@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
@@ -50,7 +51,15 @@ MAX_SCAN = 1024  # pending entries looked at per bound; entries past them hold e
 Position = tuple[int, int]
 Customer = tuple[str, str]  # business number, recipient
 NO_BOUND: Position = (2**62, 0)  # past any entry
-NOBODY: Customer = ("", "")  # an entry that is an event but not a command: holds nobody back
+
+
+class Nobody(Enum):
+    """What an entry that is a valid event but not a command is for: it holds nobody back."""
+
+    NOBODY = "nobody"
+
+
+NOBODY = Nobody.NOBODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +91,7 @@ class RecordedBound:
         self._stream = bus.key(names.WA_OUTBOUND)
         self._failures = bus.key(names.failure_log(names.WA_OUTBOUND, names.GROUP_SENDER))
         self._recorded: set[str] = set()
-        self._customers: dict[str, Customer | None] = {}  # entry id -> its customer
+        self._customers: dict[str, Customer | Nobody | None] = {}  # entry id -> its customer
 
     def recorded(self, entry_ids: Iterable[str]) -> None:
         """This process committed these entries' messages (their acknowledgement may follow)."""
@@ -143,11 +152,11 @@ class RecordedBound:
             customer = customers[entry_id]
             if customer is None:
                 return position(entry_id)
-            if customer != NOBODY:
+            if customer is not NOBODY:
                 held.setdefault(customer, position(entry_id))  # the first is the oldest
         return None
 
-    async def _customers_of(self, entry_ids: list[str]) -> dict[str, Customer | None]:
+    async def _customers_of(self, entry_ids: list[str]) -> dict[str, Customer | Nobody | None]:
         """The customer each entry is for (`NOBODY`: a valid event that is not a command; None:
         gone from the stream, or not a valid event), read once per entry."""
         unknown = [e for e in entry_ids if e not in self._customers]
@@ -172,7 +181,7 @@ class RecordedBound:
             }
 
 
-def _customer(fields: dict[str, str]) -> Customer | None:
+def _customer(fields: dict[str, str]) -> Customer | Nobody | None:
     """The business number and recipient of a `wa.outbound` entry, as the sender records
     them; `NOBODY` for another valid event, None for an entry that is not a valid event."""
     try:
