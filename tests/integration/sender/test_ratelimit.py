@@ -129,3 +129,15 @@ async def test_a_message_held_by_its_customer_takes_no_slot_of_the_number(bus: B
     bob = await limiter.reserve("1", "bob", 1.0)  # the number's next slot, 1/10 s on
     assert bob.reserved
     assert bob.wait <= 0.1
+
+
+async def test_a_limit_far_ahead_of_the_clock_is_read_as_its_furthest(bus: Bus) -> None:
+    """Redis's clock stepped back an hour (or a key was written by hand): the number does not
+    wait an hour, only as long as a full burst and the reservations ahead could make it."""
+    limiter = RateLimiter(bus, number_mps=10, customer_per_minute=6000, customer_burst=100)
+    seconds, micros = await bus.redis.time()
+    an_hour_ahead = seconds * 1000 + micros / 1000 + 3_600_000
+    await bus.redis.set(bus.key(keys.number_bucket("1")), f"{an_hour_ahead:.3f}", px=60_000)
+    permit = await limiter.reserve("1", "c", 1.0)
+    assert not permit.reserved
+    assert permit.wait <= 2.1  # the interval (0.1 s) and the look-ahead (2 s)

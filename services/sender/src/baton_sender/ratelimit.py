@@ -33,12 +33,16 @@ from baton_shared.streams.bus import Bus
 # on its customer's pacing is refused (nothing taken) with that wait: its caller asks again
 # then. Reserving the number's slot of that later moment would hold every other customer of
 # the number back until it, as the number's limit is one arrival time.
+# A limit's arrival time lies at most its interval and tolerance (a full burst) plus the
+# reservations ahead (`max_wait`: at most a second) past now; one further ahead comes from a
+# Redis clock that stepped back (or a key written by hand) and is read as that bound.
 # Returns {wait_ms, reserved (1/0), paused_ms, pause}: paused_ms > 0 while sends are paused
 # (nothing taken) after a token error (pause 1) or the number's 130429 (pause 2); else
 # reserved = 1 when the message's slot is taken in every limit, due in wait_ms; reserved = 0
 # when its customer's pacing holds it, or the number's wait is longer than allowed (nothing
 # taken).
 _TAKE = """
+local LOOK_AHEAD_MS = 2000
 for k = 1, 2 do
   local paused = redis.call('PTTL', KEYS[k])
   if paused > 0 then return {0, 0, paused, k} end
@@ -49,7 +53,9 @@ local at = now
 local paced = now
 local tats = {}
 for i = 3, #KEYS do
-  local tat = math.max(now, tonumber(redis.call('GET', KEYS[i])) or now)
+  local ahead = tonumber(ARGV[2 * i - 4]) + tonumber(ARGV[2 * i - 3]) + LOOK_AHEAD_MS
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  tat = math.min(math.max(now, tat), now + ahead)
   tats[i] = tat
   local allowed = tat - tonumber(ARGV[2 * i - 3])
   if i == 3 then at = math.max(at, allowed) else paced = math.max(paced, allowed) end
