@@ -44,7 +44,7 @@ from baton_agent.main import GC_YOUNG_THRESHOLD
 from baton_agent.settings import AgentSettings
 from baton_shared import collector
 from bench.agent_turns import BIN, ROOT, process, wait_http
-from bench.measure import cpu_seconds, machine_busy_seconds, machine_line
+from bench.measure import cpu_seconds, infra_and_database, machine_busy_seconds, machine_line
 
 VARIANTS = ("model", "graph", "graph_pg")
 GOAL_TURNS_PER_SECOND = 250
@@ -187,7 +187,6 @@ async def main(argv: list[str]) -> None:
         return
 
     from baton_devtools import infra as infra_mod
-    from baton_devtools.databases import private_database
     from baton_shared.db.engine import async_url
 
     variants = VARIANTS if args.variant == "all" else (args.variant,)
@@ -198,32 +197,28 @@ async def main(argv: list[str]) -> None:
         f"{args.delay_ms} ms, {args.processes} worker process(es), no Baton code"
     )
     print(machine_line())
-    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
-    try:
-        with private_database(found.database_url, prefix="baton_bench") as url:
-            await _create_checkpoint_tables(async_url(url), url)
-            port = infra_mod.free_port()
-            gemini = f"http://127.0.0.1:{port}"
-            emulator_argv = [str(BIN / "baton-dev"), "gemini-emulator", "--port", str(port)]
-            log = logs / "gemini-floor.log"
-            async with process(emulator_argv, {}, log) as emulator:
-                await wait_http(f"{gemini}/_emulator/faults", emulator, log)
-                async with httpx.AsyncClient(base_url=gemini) as client:
-                    fault = {"delay_ms": args.delay_ms}  # every call, no count
-                    (await client.post("/_emulator/faults", json=fault)).raise_for_status()
-                for variant in variants:
-                    got = await _run_variant(
-                        variant, args.turns, args.processes, gemini, url, emulator.pid
-                    )
-                    verdict = "meets" if got["rate"] >= GOAL_TURNS_PER_SECOND else "below"
-                    print(
-                        f"  {variant:8s} {got['rate']:6.1f} turns/s ({got['seconds']:.2f} s; "
-                        f"{verdict} the goal of {GOAL_TURNS_PER_SECOND}); per turn: workers "
-                        f"{got['worker_ms']:.2f} ms CPU, emulator {got['emulator_ms']:.2f} ms, "
-                        f"whole machine {got['machine_ms']:.2f} ms"
-                    )
-    finally:
-        found.stop()
+    with infra_and_database() as (url, _):
+        await _create_checkpoint_tables(async_url(url), url)
+        port = infra_mod.free_port()
+        gemini = f"http://127.0.0.1:{port}"
+        emulator_argv = [str(BIN / "baton-dev"), "gemini-emulator", "--port", str(port)]
+        log = logs / "gemini-floor.log"
+        async with process(emulator_argv, {}, log) as emulator:
+            await wait_http(f"{gemini}/_emulator/faults", emulator, log)
+            async with httpx.AsyncClient(base_url=gemini) as client:
+                fault = {"delay_ms": args.delay_ms}  # every call, no count
+                (await client.post("/_emulator/faults", json=fault)).raise_for_status()
+            for variant in variants:
+                got = await _run_variant(
+                    variant, args.turns, args.processes, gemini, url, emulator.pid
+                )
+                verdict = "meets" if got["rate"] >= GOAL_TURNS_PER_SECOND else "below"
+                print(
+                    f"  {variant:8s} {got['rate']:6.1f} turns/s ({got['seconds']:.2f} s; "
+                    f"{verdict} the goal of {GOAL_TURNS_PER_SECOND}); per turn: workers "
+                    f"{got['worker_ms']:.2f} ms CPU, emulator {got['emulator_ms']:.2f} ms, "
+                    f"whole machine {got['machine_ms']:.2f} ms"
+                )
 
 
 async def _create_checkpoint_tables(sqlalchemy_url: str, url: str) -> None:

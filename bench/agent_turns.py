@@ -37,7 +37,6 @@ import httpx
 import orjson
 
 from baton_devtools import infra as infra_mod
-from baton_devtools.databases import private_database
 from baton_shared.events import (
     InboundMessage,
     MessageType,
@@ -50,7 +49,13 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.testing import delete_prefix, new_prefix
-from bench.measure import cpu_seconds, machine_busy_seconds, machine_line, percentile
+from bench.measure import (
+    cpu_seconds,
+    infra_and_database,
+    machine_busy_seconds,
+    machine_line,
+    percentile,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -237,18 +242,17 @@ async def main(argv: list[str]) -> None:
 
     logs = ROOT / ".data" / "bench-agent"
     logs.mkdir(parents=True, exist_ok=True)
-    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
     prefix = new_prefix()
-    bus = Bus.from_url(found.redis_url, prefix=prefix)
-    try:
-        with private_database(found.database_url, prefix="baton_bench") as url:
+    with infra_and_database() as (url, redis_url):
+        bus = Bus.from_url(redis_url, prefix=prefix)
+        try:
             gemini_port = infra_mod.free_port()
             gemini = f"http://127.0.0.1:{gemini_port}"
             emulator_argv = [str(BIN / "baton-dev"), "gemini-emulator", "--port", str(gemini_port)]
             agent_env = {
                 "BATON_ENV": "test",
                 "DATABASE_URL": url,
-                "REDIS_URL": found.redis_url,
+                "REDIS_URL": redis_url,
                 "REDIS_PREFIX": prefix,
                 "GEMINI_BASE_URL": gemini,
                 "GOOGLE_API_KEY": "bench",
@@ -285,10 +289,9 @@ async def main(argv: list[str]) -> None:
                     turns = [make_turn(r * args.turns + n) for n in range(args.turns)]
                     rounds.append(await measure(bus, pids, emulator.pid, turns, args.timeout))
                 after = [proc_status(pid) for pid in pids]
-    finally:
-        await delete_prefix(bus.redis, prefix)
-        await bus.aclose()
-        found.stop()
+        finally:
+            await delete_prefix(bus.redis, prefix)
+            await bus.aclose()
 
     print(
         f"agent throughput: {args.turns} conversations x 1 turn, model answers after "

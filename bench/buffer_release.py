@@ -47,7 +47,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from baton_buffer.rules import Rules, closing
 from baton_devtools import infra as infra_mod
-from baton_devtools.databases import private_database
 from baton_shared.db.engine import async_url
 from baton_shared.events import (
     InboundMessage,
@@ -60,7 +59,13 @@ from baton_shared.events import (
 from baton_shared.streams import names
 from baton_shared.streams.bus import entry_fields, stream_fields
 from baton_shared.testing import delete_prefix, new_prefix
-from bench.measure import cpu_seconds, machine_busy_seconds, machine_line, percentile
+from bench.measure import (
+    cpu_seconds,
+    infra_and_database,
+    machine_busy_seconds,
+    machine_line,
+    percentile,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_GROUP = "bench-agent"
@@ -409,44 +414,38 @@ async def main(argv: list[str]) -> None:
         f"{args.replicas} buffer replica(s)"
     )
     print(machine_line())
-    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
-    try:
-        with private_database(found.database_url, prefix="baton_bench") as url:
-            if args.phase in ("lateness", "both"):
-                phase = Phase(
-                    "lateness", args.quiet, "100000000001", args.conversations, args.burst
-                )
+    with infra_and_database() as (url, redis_url):
+        if args.phase in ("lateness", "both"):
+            phase = Phase("lateness", args.quiet, "100000000001", args.conversations, args.burst)
+            print(
+                f"lateness: quiet {args.quiet} s, fed at {args.rate:.0f} messages/s "
+                "in rounds (every conversation open at once)"
+            )
+            await run_phase(
+                phase,
+                database_url=url,
+                redis_url=redis_url,
+                rate=args.rate,
+                profile=args.profile,
+                replicas=args.replicas,
+            )
+            rules = Rules(args.quiet, 15.0, 20, 120.0)  # the buffer's defaults but quiet
+            await lateness_report(phase, url, rules)
+        if args.phase in ("throughput", "both"):
+            phase = Phase("throughput", 0.0, "100000000002", args.conversations, args.burst)
+            print("throughput: quiet 0, every message published at once")
+            await run_phase(
+                phase,
+                database_url=url,
+                redis_url=redis_url,
+                rate=None,
+                profile=args.profile,
+                replicas=args.replicas,
+            )
+            if phase.finished:
+                seconds = phase.finished - phase.started
                 print(
-                    f"lateness: quiet {args.quiet} s, fed at {args.rate:.0f} messages/s "
-                    "in rounds (every conversation open at once)"
+                    f"  {phase.total} messages in {len(phase.turns)} turns out in "
+                    f"{seconds:.2f} s: {phase.total / seconds:.0f} messages/s "
+                    f"({len(phase.turns) / seconds:.0f} turns/s)"
                 )
-                await run_phase(
-                    phase,
-                    database_url=url,
-                    redis_url=found.redis_url,
-                    rate=args.rate,
-                    profile=args.profile,
-                    replicas=args.replicas,
-                )
-                rules = Rules(args.quiet, 15.0, 20, 120.0)  # the buffer's defaults but quiet
-                await lateness_report(phase, url, rules)
-            if args.phase in ("throughput", "both"):
-                phase = Phase("throughput", 0.0, "100000000002", args.conversations, args.burst)
-                print("throughput: quiet 0, every message published at once")
-                await run_phase(
-                    phase,
-                    database_url=url,
-                    redis_url=found.redis_url,
-                    rate=None,
-                    profile=args.profile,
-                    replicas=args.replicas,
-                )
-                if phase.finished:
-                    seconds = phase.finished - phase.started
-                    print(
-                        f"  {phase.total} messages in {len(phase.turns)} turns out in "
-                        f"{seconds:.2f} s: {phase.total / seconds:.0f} messages/s "
-                        f"({len(phase.turns) / seconds:.0f} turns/s)"
-                    )
-    finally:
-        found.stop()

@@ -16,11 +16,9 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from baton_devtools import infra as infra_mod
-from baton_devtools.databases import private_database
 from baton_devtools.supervisor import start_stack
 from baton_shared.testing import delete_prefix, new_prefix
-from bench.measure import machine_line, percentile
+from bench.measure import infra_and_database, machine_line, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,35 +43,31 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--count", type=int, default=50)
     args = parser.parse_args(argv)
 
-    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
-    try:
-        with private_database(found.database_url, prefix="baton_bench") as url:
-            prefix = new_prefix()
-            env = {
-                "BATON_ENV": "test",
-                "DATABASE_URL": url,
-                "REDIS_URL": found.redis_url,
-                "REDIS_PREFIX": prefix,
-                "BUFFER_QUIET_SECONDS": "0",
-                "BUFFER_MAX_SECONDS": "0",
-                "LOG_LEVEL": "WARNING",
-            }
-            sink = ROOT / ".data" / "bench-stack"
-            async with start_stack(env, sink, log_sink=lambda *_: None) as stack:
-                emulator = stack.url("wa-emulator")
-                async with httpx.AsyncClient(timeout=30) as client:
-                    await one_round_trip(client, emulator, "5511900000000")  # warm-up
-                    samples = [
-                        await one_round_trip(client, emulator, f"55119{n:08d}")
-                        for n in range(args.count)
-                    ]
-            redis = Redis.from_url(found.redis_url)
-            try:
-                await delete_prefix(redis, prefix)  # the Redis server is shared
-            finally:
-                await redis.aclose()
-    finally:
-        found.stop()
+    with infra_and_database() as (url, redis_url):
+        prefix = new_prefix()
+        env = {
+            "BATON_ENV": "test",
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "REDIS_PREFIX": prefix,
+            "BUFFER_QUIET_SECONDS": "0",
+            "BUFFER_MAX_SECONDS": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        sink = ROOT / ".data" / "bench-stack"
+        async with start_stack(env, sink, log_sink=lambda *_: None) as stack:
+            emulator = stack.url("wa-emulator")
+            async with httpx.AsyncClient(timeout=30) as client:
+                await one_round_trip(client, emulator, "5511900000000")  # warm-up
+                samples = [
+                    await one_round_trip(client, emulator, f"55119{n:08d}")
+                    for n in range(args.count)
+                ]
+        redis = Redis.from_url(redis_url)
+        try:
+            await delete_prefix(redis, prefix)  # the Redis server is shared
+        finally:
+            await redis.aclose()
 
     ms = [s * 1000 for s in samples]
     print(f"e2e latency, webhook 200 -> reply recorded ({args.count} sequential conversations)")

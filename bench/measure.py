@@ -10,9 +10,26 @@ import os
 import platform
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from baton_devtools import infra as infra_mod
+from baton_devtools.databases import private_database
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def infra_and_database() -> Iterator[tuple[str, str]]:
+    """PostgreSQL and Redis (the machine's, else embedded ones started here and stopped at the
+    end) and a private database on them: (its URL, Redis's URL)."""
+    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
+    try:
+        with private_database(found.database_url, prefix="baton_bench") as url:
+            yield url, found.redis_url
+    finally:
+        found.stop()
 
 
 def percentile(values: Sequence[float], p: float) -> float:

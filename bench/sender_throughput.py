@@ -35,13 +35,11 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from baton_devtools import infra as infra_mod
-from baton_devtools.databases import private_database
 from baton_shared.db import Database
 from baton_shared.events import Author, MessageRequested, OutboundCommand, OutboundKind
 from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.testing import new_prefix
-from bench.measure import cpu_seconds, machine_line
+from bench.measure import cpu_seconds, infra_and_database, machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -280,23 +278,19 @@ async def main(argv: list[str]) -> None:
 
     logs = ROOT / ".data" / "bench-sender"
     logs.mkdir(parents=True, exist_ok=True)
-    found = infra_mod.ensure_infra(ROOT / ".data" / "bench-infra")
     results = []
-    try:
-        with private_database(found.database_url, prefix="baton_bench") as url:
-            for rate in rates:
-                results.append(
-                    await phase(
-                        rate,
-                        args.duration,
-                        warmup,
-                        database_url=url,
-                        redis_url=found.redis_url,
-                        logs=logs,
-                    )
+    with infra_and_database() as (url, redis_url):
+        for rate in rates:
+            results.append(
+                await phase(
+                    rate,
+                    args.duration,
+                    warmup,
+                    database_url=url,
+                    redis_url=redis_url,
+                    logs=logs,
                 )
-    finally:
-        found.stop()
+            )
     print("sender throughput: real baton-sender and WhatsApp emulator processes, 127.0.0.1")
     print(machine_line())
     print(f"  feed {FEED_FACTOR}x the limit, {args.duration:.0f} s per rate, first {warmup:.0f} s "
