@@ -47,7 +47,11 @@ class Worker(Protocol):
 
 
 class Runtime:
-    """The shared resources of one service process."""
+    """The shared resources of one service process.
+
+    `outbox_grace_seconds`: for a service that publishes every event it stages itself
+    (`publish_committed`), how long the outbox relay leaves a staged row to its committer
+    (see `OutboxRelay`)."""
 
     def __init__(
         self,
@@ -56,6 +60,7 @@ class Runtime:
         schema: str,
         *,
         observability: ObservabilitySettings | None = None,
+        outbox_grace_seconds: float = 0.0,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -78,7 +83,7 @@ class Runtime:
             lambda: [(c.stream, c.group) for c in self.consumers],
             interval=self.observability.metrics_sample_seconds,
         )
-        self.relay = OutboxRelay(self.db, self.bus)
+        self.relay = OutboxRelay(self.db, self.bus, grace_seconds=outbox_grace_seconds)
         self.workers: list[Worker] = [
             self.relay,
             self.sampler,

@@ -19,10 +19,9 @@ SELF_PUBLISHED_GRACE_SECONDS = 5.0
 
 def build_runtime(settings: BufferSettings) -> tuple[Runtime, BufferContext, RedisClock]:
     """The runtime with the buffer's consumers, ticker and clock registered."""
-    runtime = Runtime("buffer", settings, SCHEMA)
     # Every event of the buffer (`TurnReady`) is published by the release that staged it; the
     # relay only picks up what a crash or a Redis error left behind.
-    runtime.relay.grace_seconds = SELF_PUBLISHED_GRACE_SECONDS
+    runtime = Runtime("buffer", settings, SCHEMA, outbox_grace_seconds=SELF_PUBLISHED_GRACE_SECONDS)
     timers = Timers(runtime.bus, lease_seconds=settings.claim_lease_seconds)
     clock = RedisClock(runtime.bus.redis)
     ctx = BufferContext.from_settings(runtime.db, timers, settings, clock=clock)
