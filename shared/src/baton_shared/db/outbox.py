@@ -91,7 +91,7 @@ async def publish_committed(db: Database, bus: Bus, staged: Sequence[Staged]) ->
     Only for events whose relative order across transactions does not matter (the relay
     publishes in commit order; concurrent committers publishing their own events do not).
     Never raises: if Redis or PostgreSQL refuses, the rows stay and the relay publishes them
-    at its next poll; an event published here and again by the relay is appended once (the
+    at its next poll (once past its grace, `OutboxRelay`); an event published here and again by the relay is appended once (the
     bus drops the repeat by event id)."""
     if not staged:
         return
