@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from baton_buffer import keys
 from baton_buffer.db import repo
+from baton_buffer.main import build_runtime
 from baton_buffer.release import release
+from baton_buffer.settings import BufferSettings
+from baton_buffer.timers import Timers
+from baton_shared.streams import names
+from baton_shared.streams.bus import Bus
 from baton_shared.testing import wait_until
 
 from .conftest import agents_caught_up
@@ -195,3 +202,40 @@ async def test_a_writer_does_not_wait_for_a_held_conversation(make_replica, conv
         assert await replica.ctx.timers.deadline(conv.id) == clock()
     await replica.ticker.tick()
     assert await replica.texts(conv) == [["m0"], ["m1"]]
+
+
+async def test_a_turn_whose_publish_failed_is_published_by_the_relay_past_its_grace(
+    make_replica, conv, clock, bus: Bus, database_url: str, redis_url: str
+) -> None:
+    """Redis refuses the release's own publish: the TurnReady stays in the outbox. The
+    buffer's relay leaves it while the release may still be publishing it (5 s), then
+    publishes it: the turn is not lost."""
+    replica = make_replica(quiet=4)
+    await replica.on_message(conv.message(1))
+    gone = Bus(Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5), prefix=bus.prefix)
+    refused = dataclasses.replace(replica.ctx, timers=Timers(gone, lease_seconds=30))
+    clock.at(4)
+    try:
+        await release(refused, conv.id)  # committed; its publish fails (logged)
+    finally:
+        await gone.aclose()
+    [staged] = await replica.released(conv)
+    turns = bus.key(names.CONV_TURNS)
+    assert await bus.redis.xlen(turns) == 0
+
+    settings = BufferSettings(
+        baton_env="test", database_url=database_url, redis_url=redis_url, redis_prefix=bus.prefix
+    )
+    runtime, _, _ = build_runtime(settings)
+    try:
+        assert await runtime.relay.publish_batch() == 0  # young: its release may publish it
+        async with replica.ctx.db.session() as session:
+            await session.execute(
+                text("UPDATE outbox SET created_at = created_at - interval '1 minute'")
+            )
+        assert await runtime.relay.publish_batch() == 1
+    finally:
+        await runtime.bus.aclose()
+        await runtime.db.dispose()
+    [(_, fields)] = await bus.redis.xrange(turns)
+    assert fields["event_id"] == str(staged.event_id)
