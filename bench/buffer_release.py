@@ -132,10 +132,15 @@ async def _publish(
         phase.published[message_id] = _entry_seconds(str(entry_id))
 
 
-async def _feed(redis: Redis, prefix: str, phase: Phase, rate: float | None) -> None:
+async def _feed(
+    redis: Redis,
+    prefix: str,
+    phase: Phase,
+    rounds: list[list[tuple[str, dict[str, str]]]],
+    rate: float | None,
+) -> None:
     """Publish every burst: at once (rate None) or round by round at `rate` messages/s."""
     key = f"{prefix}{names.WA_INBOUND}"
-    rounds = [_messages(phase, r) for r in range(phase.burst)]  # built before the clock runs
     phase.started = time.time()
     chunk = 500
     sent = 0
@@ -317,10 +322,12 @@ async def run_phase(
     try:
         await asyncio.gather(*(buffer.ready() for buffer in buffers))
         stop = asyncio.Event()
+        # Built before the clock and the CPU counters run: the events are the feed's input.
+        rounds = [_messages(phase, r) for r in range(phase.burst)]
         cpu_before = sum(buffer.cpu_seconds() for buffer in buffers)
         machine_before, own_before = machine_busy_seconds(), time.process_time()
         agent = asyncio.create_task(_agent(redis, prefix, phase, stop))
-        await _feed(redis, prefix, phase, rate)
+        await _feed(redis, prefix, phase, rounds, rate)
         budget = 60 + phase.total / 1000
         try:
             await asyncio.wait_for(agent, timeout=budget)
