@@ -14,6 +14,7 @@ from typing import Any
 from bench import (
     agent_floor,
     agent_turns,
+    buffer_floor,
     buffer_release,
     e2e_latency,
     ingress_webhook,
@@ -24,6 +25,7 @@ from bench import (
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
     "e2e_latency": e2e_latency.main,
     "buffer_release": buffer_release.main,
+    "buffer_floor": buffer_floor.main,
     "ingress_webhook": ingress_webhook.main,
     "sender_throughput": sender_throughput.main,
     "agent_turns": agent_turns.main,
