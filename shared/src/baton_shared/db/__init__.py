@@ -2,7 +2,13 @@
 
 from baton_shared.db.engine import Database, async_url, sync_url
 from baton_shared.db.inbox import InboxPruner, claim_inbox
-from baton_shared.db.outbox import OutboxRelay, Staged, add_to_outbox, publish_committed
+from baton_shared.db.outbox import (
+    OutboxRelay,
+    Staged,
+    add_to_outbox,
+    publish_committed,
+    stage_entries,
+)
 
 __all__ = [
     "Database",
@@ -13,5 +19,6 @@ __all__ = [
     "async_url",
     "claim_inbox",
     "publish_committed",
+    "stage_entries",
     "sync_url",
 ]

@@ -58,30 +58,44 @@ async def add_to_outbox(
     the commit wakes the relay, unless the committer publishes them itself
     (`wake_relay=False`, then `publish_committed` with what this returns): the relay still
     finds them at its next poll if it does not."""
-    if not events:
-        return []
-    if wake_relay:
-        session.info[OUTBOX_STAGED] = True
-    bodies = [event.model_dump_json() for event in events]
-    await session.execute(
-        _STAGE,
-        {
-            "event_ids": [event.event_id for event in events],
-            "streams": [event.stream for event in events],
-            "event_types": [event.event_type for event in events],
-            "versions": [event.schema_version for event in events],
-            "conversation_ids": [event.conversation_id for event in events],
-            "bodies": bodies,
-        },
-    )
-    return [
+    staged = [
         Staged(
             e.event_id,
             e.stream,
-            stream_fields(str(e.event_id), e.event_type, e.schema_version, e.conversation_id, b),
+            stream_fields(
+                str(e.event_id),
+                e.event_type,
+                e.schema_version,
+                e.conversation_id,
+                e.model_dump_json(),
+            ),
         )
-        for e, b in zip(events, bodies, strict=True)
+        for e in events
     ]
+    await stage_entries(session, staged, wake_relay=wake_relay)
+    return staged
+
+
+async def stage_entries(
+    session: AsyncSession, staged: Sequence[Staged], *, wake_relay: bool = True
+) -> None:
+    """`add_to_outbox` for events already serialised as stream entries (`stream_fields`):
+    for a producer that writes a hot event's JSON itself instead of through its model."""
+    if not staged:
+        return
+    if wake_relay:
+        session.info[OUTBOX_STAGED] = True
+    await session.execute(
+        _STAGE,
+        {
+            "event_ids": [s.event_id for s in staged],
+            "streams": [s.stream for s in staged],
+            "event_types": [s.fields["event_type"] for s in staged],
+            "versions": [int(s.fields["schema_version"]) for s in staged],
+            "conversation_ids": [s.fields["conversation_id"] or None for s in staged],
+            "bodies": [s.fields["body"] for s in staged],
+        },
+    )
 
 
 async def publish_committed(db: Database, bus: Bus, staged: Sequence[Staged]) -> None:
