@@ -210,10 +210,20 @@ class Consumer:
                 return reclaimed
 
     async def _delivery_counts(self, entry_ids: list[str]) -> dict[str, int]:
-        pending = await self.bus.redis.xpending_range(
-            self._key, self.group, min=min(entry_ids), max=max(entry_ids), count=len(entry_ids) * 4
-        )
-        return {str(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        """How often each of these pending entries was delivered, in one round trip.
+
+        One XPENDING per id: a single range from the least id to the greatest would be
+        bounded by comparing ids as text, where "5-10" sorts before "5-9" (entries appended
+        in one millisecond), and its count would fall short when other pending entries lie
+        in between; an entry missed so was told it was on its second delivery every time,
+        and a poison entry was retried for ever instead of dead-lettered."""
+        async with self.bus.redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.xpending_range(self._key, self.group, min=entry_id, max=entry_id, count=1)
+            replies = await pipe.execute()
+        return {
+            str(p["message_id"]): int(p["times_delivered"]) for reply in replies for p in reply
+        }
 
     async def process(self, entry: Entry, *, count: int) -> None:
         """Handle one entry: ack on success, remember the error on failure, DLQ when exhausted."""
