@@ -201,5 +201,93 @@ def test_odd_shapes_never_crash() -> None:
     parsed = parse_webhook(json.dumps(body), received_at=RECEIVED)
     [message] = parsed.messages
     assert (message.phone_number_id, message.text, message.timestamp) == ("42", None, RECEIVED)
-    assert len(parsed.rejections) == 2  # the string message and the status without `status`
+    # `changes` that is not an array, the string message and the status without `status`
+    assert [r.where for r in parsed.rejections] == [
+        "entry[1]",
+        "entry[2].changes[0].messages[1]",
+        "entry[2].changes[0].statuses[0]",
+    ]
     assert parsed.errors[0].errors[0].code == 0
+
+
+def _one_change(number: object = "42", **value: Any) -> str:
+    return json.dumps(
+        {"entry": [{"changes": [{"value": {"metadata": {"phone_number_id": number}, **value}}]}]}
+    )
+
+
+def test_ids_longer_than_the_tables_hold_are_refused_with_their_part_only() -> None:
+    good = {"id": "wamid.ok", "from": M, "type": "text", "text": {"body": "fine"}}
+    body = _one_change(
+        messages=[
+            {**good, "id": "w" * 257},
+            {**good, "id": "wamid.long-sender", "from": "1" * 65},
+            {**good, "id": "wamid.long-media", "type": "image", "image": {"id": "m" * 257}},
+            good,
+        ],
+        statuses=[
+            {"id": "wamid.s1", "status": "x" * 65},
+            {"id": "wamid.s2", "status": "sent", "recipient_id": "9" * 65},
+            {"id": "wamid.s3", "status": "sent", "recipient_id": M},
+        ],
+    )
+    parsed = parse_webhook(body, received_at=RECEIVED)
+    assert [m.message_id for m in parsed.messages] == ["wamid.ok"]
+    assert [s.message_id for s in parsed.statuses] == ["wamid.s3"]
+    where = "entry[0].changes[0]"
+    assert [r.where for r in parsed.rejections] == [
+        f"{where}.messages[0]",
+        f"{where}.messages[1]",
+        f"{where}.messages[2]",
+        f"{where}.statuses[0]",
+        f"{where}.statuses[1]",
+    ]
+    assert all("over the" in r.reason for r in parsed.rejections)
+
+
+def test_a_business_number_id_too_long_refuses_its_change() -> None:
+    message = {"id": "wamid.1", "from": M, "type": "text", "text": {"body": "hi"}}
+    parsed = parse_webhook(_one_change("4" * 65, messages=[message]), received_at=RECEIVED)
+    assert parsed.messages == []
+    [rejection] = parsed.rejections
+    assert rejection.where == "entry[0].changes[0]"
+    assert "phone_number_id" in rejection.reason
+
+
+def test_names_longer_than_the_tables_hold_are_cut_not_refused() -> None:
+    message = {
+        "id": "wamid.1",
+        "from": M,
+        "type": "document",
+        "document": {"id": "media-1", "filename": "f" * 300, "mime_type": "a/" + "b" * 300},
+    }
+    contacts = [{"wa_id": M, "profile": {"name": "n" * 300}}]
+    parsed = parse_webhook(_one_change(messages=[message], contacts=contacts), received_at=RECEIVED)
+    [kept] = parsed.messages
+    assert kept.customer_name == "n" * 255
+    assert kept.media is not None
+    assert kept.media.filename == "f" * 255
+    assert kept.media.mime_type == "a/" + "b" * 253
+    assert parsed.rejections == []
+
+
+@pytest.mark.parametrize("key", ["messages", "statuses", "errors"])
+def test_a_container_that_is_not_an_array_is_a_rejection(key: str) -> None:
+    parsed = parse_webhook(_one_change(**{key: {"id": "wamid.1"}}), received_at=RECEIVED)
+    [rejection] = parsed.rejections
+    assert (rejection.where, rejection.reason) == (
+        "entry[0].changes[0]",
+        f"`{key}` is not an array",
+    )
+
+
+def test_a_document_nested_deeper_than_the_stack_is_cleaned_without_recursion() -> None:
+    # 900 levels: what the decoder accepts, and more than a walk of two frames per level can
+    message = {"id": "wamid.1", "from": M, "type": "text", "text": {"body": "kept \ud83d"}}
+    body = _one_change(messages=[message])
+    deep = "[" * 900 + '"\\ud83d"' + "]" * 900
+    body = body[:-1] + f', "debug": {deep}}}'
+    parsed = parse_webhook(body, received_at=RECEIVED)
+    [kept] = parsed.messages
+    assert kept.text == "kept \ufffd"
+    assert parsed.rejections == []

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from baton_ingress.parsing.fields import ParseError, obj, required, text, timestamp
+from baton_ingress.parsing.fields import (
+    MAX_ID,
+    MAX_NUMBER,
+    ParseError,
+    bounded,
+    clipped,
+    obj,
+    required,
+    text,
+    timestamp,
+)
 from baton_ingress.parsing.text import readable_text
 from baton_shared.events import InboundMedia, InboundMessage, MessageType
 
@@ -43,15 +53,15 @@ def _contact_for(context: ChangeContext, wa_id: str | None, user_id: str | None)
 
 
 def _media(kind: str, body: dict[str, Any]) -> InboundMedia | None:
-    media_id = text(body.get("id"))
+    media_id = bounded(text(body.get("id")), MAX_ID, "media id")
     if kind not in MEDIA_TYPES or media_id is None:
         return None
     return InboundMedia(
         id=media_id,
-        mime_type=text(body.get("mime_type")),
+        mime_type=clipped(text(body.get("mime_type"))),
         sha256=text(body.get("sha256")),
         caption=text(body.get("caption")),
-        filename=text(body.get("filename")),
+        filename=clipped(text(body.get("filename"))),
         voice=body.get("voice") is True,
     )
 
@@ -81,13 +91,15 @@ def parse_message(message: dict[str, Any], context: ChangeContext) -> InboundMes
     user_id = user_id or text(contact.get("user_id"))
     if wa_id is None and user_id is None:
         raise ParseError(f"message {message_id} without `from` or `from_user_id`")
+    bounded(wa_id, MAX_NUMBER, f"message {message_id}: the sender's wa_id")
+    bounded(user_id, MAX_NUMBER, f"message {message_id}: the sender's user_id")
     return InboundMessage(
         message_id=message_id,
         phone_number_id=context.phone_number_id,
         display_phone_number=context.display_phone_number,
         wa_id=wa_id,
         user_id=user_id,
-        customer_name=text(obj(contact.get("profile")).get("name")),
+        customer_name=clipped(text(obj(contact.get("profile")).get("name"))),
         timestamp=timestamp(message.get("timestamp"), context.received_at),
         type=MessageType(kind) if kind in KNOWN_TYPES else MessageType.UNKNOWN,
         text=readable_text(message, kind),

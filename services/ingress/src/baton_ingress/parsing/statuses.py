@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton_ingress.parsing.fields import items, obj, required, text, timestamp
+from baton_ingress.parsing.fields import (
+    MAX_NUMBER,
+    bounded,
+    items,
+    obj,
+    required,
+    text,
+    timestamp,
+)
 from baton_ingress.parsing.messages import ChangeContext
 from baton_shared.events import DeliveryStatus, PlatformError, StatusUpdate
 
@@ -33,11 +41,11 @@ def parse_errors(errors: object) -> list[PlatformError]:
 
 def parse_status(status: dict[str, Any], context: ChangeContext) -> StatusUpdate:
     """Type one status; raises ParseError when it has no message id or no status."""
-    value = required(status, "status", "status")
+    value = required(status, "status", "status", limit=MAX_NUMBER)
     return StatusUpdate(
         message_id=required(status, "id", "status"),
         phone_number_id=context.phone_number_id,
-        recipient_id=text(status.get("recipient_id")),
+        recipient_id=bounded(text(status.get("recipient_id")), MAX_NUMBER, "status `recipient_id`"),
         status=DeliveryStatus(value) if value in KNOWN_STATUSES else DeliveryStatus.UNKNOWN,
         timestamp=timestamp(status.get("timestamp"), context.received_at),
         errors=parse_errors(status.get("errors")),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from baton_ingress.parsing.fields import ParseError, items, obj, text
+from baton_ingress.parsing.fields import MAX_NUMBER, ParseError, items, obj, text
 from baton_ingress.parsing.messages import ChangeContext, parse_message
 from baton_ingress.parsing.statuses import parse_errors, parse_status
 from baton_shared.events import InboundMessage, PlatformErrors, StatusUpdate
@@ -67,7 +67,7 @@ def parse_webhook(
         parsed.rejections.append(Rejection("body has no `entry` array", "body"))
         return parsed
     for e, entry in enumerate(entries):
-        for c, change in enumerate(items(obj(entry).get("changes"))):
+        for c, change in enumerate(_array(obj(entry), "changes", f"entry[{e}]", parsed)):
             where = f"entry[{e}].changes[{c}]"
             _parse_change(obj(change), where, parsed, received_at, allowed_numbers)
     return parsed
@@ -81,15 +81,41 @@ _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 _UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
-def _storable(node: Any) -> Any:
-    """`node` with every lone surrogate and NUL in its strings (keys too) replaced."""
-    if isinstance(node, str):
-        return _UNSTORABLE.sub("\ufffd", node)
-    if isinstance(node, list):
-        return [_storable(item) for item in node]
-    if isinstance(node, dict):
-        return {_storable(key): _storable(value) for key, value in node.items()}
-    return node
+def _storable(document: Any) -> Any:
+    """`document` with every lone surrogate and NUL in its strings (keys too) replaced, in
+    place and without recursion: the decoder accepts nesting deeper than Python's stack
+    (a walk of two frames per level raised RecursionError on an unknown field 700 deep)."""
+    if isinstance(document, str):
+        return _UNSTORABLE.sub("\ufffd", document)
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = _UNSTORABLE.sub("\ufffd", item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            pairs = list(node.items())
+            node.clear()  # rebuilt in the same order, under the cleaned keys
+            for key, value in pairs:
+                if isinstance(value, str):
+                    value = _UNSTORABLE.sub("\ufffd", value)
+                elif isinstance(value, list | dict):
+                    stack.append(value)
+                node[_UNSTORABLE.sub("\ufffd", key)] = value
+    return document
+
+
+def _array(container: dict[str, Any], key: str, where: str, parsed: ParsedWebhook) -> list[Any]:
+    """`container[key]` when it is an array; a rejection when it is something else (an
+    object where WhatsApp sends an array would otherwise vanish without a trace)."""
+    value = container.get(key)
+    if value is None or isinstance(value, list):
+        return value or []
+    parsed.rejections.append(Rejection(f"`{key}` is not an array", where))
+    return []
 
 
 def _parse_change(
@@ -109,6 +135,10 @@ def _parse_change(
     if number is None:
         parsed.rejections.append(Rejection("change without metadata.phone_number_id", where))
         return
+    if len(number) > MAX_NUMBER:
+        reason = f"metadata.phone_number_id is {len(number)} characters long, over {MAX_NUMBER}"
+        parsed.rejections.append(Rejection(reason, where))
+        return
     if allowed_numbers and number not in allowed_numbers:
         reason = f"phone_number_id {number} is not in WA_ALLOWED_PHONE_NUMBER_IDS"
         parsed.rejections.append(Rejection(reason, where))
@@ -119,16 +149,16 @@ def _parse_change(
         contacts=items(value.get("contacts")),
         received_at=received_at,
     )
-    for i, message in enumerate(items(value.get("messages"))):
+    for i, message in enumerate(_array(value, "messages", where, parsed)):
         try:
             parsed.messages.append(parse_message(obj(message), context))
         except (ParseError, ValueError) as exc:
             parsed.rejections.append(Rejection(str(exc), f"{where}.messages[{i}]"))
-    for i, status in enumerate(items(value.get("statuses"))):
+    for i, status in enumerate(_array(value, "statuses", where, parsed)):
         try:
             parsed.statuses.append(parse_status(obj(status), context))
         except (ParseError, ValueError) as exc:
             parsed.rejections.append(Rejection(str(exc), f"{where}.statuses[{i}]"))
-    errors = parse_errors(value.get("errors"))
+    errors = parse_errors(_array(value, "errors", where, parsed))
     if errors:
         parsed.errors.append(PlatformErrors(phone_number_id=number, errors=errors))
