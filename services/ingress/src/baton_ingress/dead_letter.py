@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,9 +29,15 @@ async def dead_letter_parts(
 
     The entry has the same fields as the consumer's own DLQ entries, so the same tools read
     both. Written before the worker's commit: a crash may repeat it, never lose it.
+
+    Its event id is derived from the webhook's (`rejected_parts_id`): the worker's inbox
+    holds the webhook's own id once this batch commits, so an entry re-driven under it
+    (`baton-dlq redrive`, once the cause is fixed) would be skipped as handled. Under the new
+    id it is handled again, and only the parts refused before become events: the others are
+    recognised by their WhatsApp ids and statuses.
     """
     fields: dict[Any, Any] = {
-        **entry_fields(event),
+        **entry_fields(event.model_copy(update={"event_id": rejected_parts_id(event.event_id)})),
         "dlq_stream": delivery.stream,
         "dlq_group": names.GROUP_INGRESS,
         "dlq_entry_id": delivery.entry_id,
@@ -42,6 +49,11 @@ async def dead_letter_parts(
     for rejection in rejections:
         metrics.REJECTED.labels(_reason_label(rejection.reason)).inc()
     log.error("dead-lettered parts of webhook %s: %s", event.event_id, fields["dlq_error"])
+
+
+def rejected_parts_id(webhook_id: uuid.UUID) -> uuid.UUID:
+    """The event id of the dead letter of webhook `webhook_id`: the same for every repeat."""
+    return uuid.uuid5(webhook_id, "rejected-parts")
 
 
 def _reason_label(reason: str) -> str:
