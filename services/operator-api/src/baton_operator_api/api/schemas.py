@@ -3,10 +3,18 @@ users script against (`phone` for `wa_id`, `message` for `text`, media by `id` +
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 CustomerId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[A-Za-z0-9._:-]{1,64}$")
@@ -110,6 +118,21 @@ class TemplateIn(BaseModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
     language: TemplateLanguage
     components: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+
+    @field_validator("components")
+    @classmethod
+    def _sendable(cls, components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Components WhatsApp can take as JSON: free-form, so checked here, or a lone
+        surrogate (`"\\ud800"`) failed the event's serialisation with a 500, and NaN,
+        infinities and NUL went out as null and `\\u0000`."""
+        try:
+            text = json.dumps(components, allow_nan=False, ensure_ascii=False)
+            text.encode("utf-8")
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"components are not JSON that WhatsApp can take: {exc}") from None
+        if "\\u0000" in text:
+            raise ValueError("components must not contain NUL characters")
+        return components
 
 
 class OperatorMessageIn(CustomerRef):
