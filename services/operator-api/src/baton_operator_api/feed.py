@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 STREAMS = (names.WA_INBOUND, names.WA_OUTBOUND_RESULTS, names.CONV_CONTROL)
 _POSITION = re.compile(r"^\d{1,20}-\d{1,20}$")
+_LARGEST_ID_PART = 2**64 - 1  # a stream id's two parts are 64-bit unsigned integers
+READ_COUNT = 100  # entries read per stream and round
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,9 @@ def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
 def parse_position(value: str | None) -> list[str] | None:
     """Stream positions from a `Last-Event-ID`, or None when absent or malformed."""
     parts = (value or "").split(",")
-    if len(parts) == len(STREAMS) and all(_POSITION.match(p) for p in parts):
+    well_formed = len(parts) == len(STREAMS) and all(_POSITION.match(p) for p in parts)
+    # Past 64 bits Redis refuses the read, and the feed broke off after its first byte.
+    if well_formed and all(int(n) <= _LARGEST_ID_PART for p in parts for n in p.split("-")):
         return parts
     return None
 
@@ -147,14 +151,24 @@ async def follow(
                 return
             recheck_at = time.monotonic() + recheck_seconds
         reply: Any = await bus.redis.xread(
-            dict(zip(keys, positions, strict=True)), count=100, block=block_ms
+            dict(zip(keys, positions, strict=True)), count=READ_COUNT, block=block_ms
         )
         batch: list[tuple[str, int, dict[str, str]]] = []
+        # A stream that filled its count may hold more entries older than another stream's
+        # last: this round goes only as far as the earliest such stream's last entry, and
+        # the rest is read again next round, so the streams stay in order however far
+        # behind a client resumes.
+        until: tuple[int, int] | None = None
         for key, entries in reply or []:
             index = keys.index(key)
             batch += [(entry_id, index, fields) for entry_id, fields in entries]
+            if len(entries) >= READ_COUNT:
+                last = _order(entries[-1][0])
+                until = last if until is None else min(until, last)
         batch.sort(key=lambda item: _order(item[0]))
         for entry_id, index, fields in batch:
+            if until is not None and _order(entry_id) > until:
+                break
             positions[index] = entry_id
             if conversation_id and fields.get("conversation_id") != conversation_id:
                 continue
