@@ -42,7 +42,20 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
     )
     media_id = media_id_of(msg)
     async with ctx.db.session() as session:
-        if not await claim_inbox(session, CONSUMER, event.event_id):
+        # Once per event and once per WhatsApp id (invariant 2): the same message under a new
+        # event id (a replay upstream) must not restart the waiting clock, reopen a resolved
+        # conversation or fetch its media again.
+        if not await claim_inbox(session, CONSUMER, event.event_id) or not (
+            await transcript.add_inbound(
+                session,
+                conversation_id,
+                wa_message_id=msg.message_id,
+                kind=msg.type.value,
+                text=msg.text,
+                at=msg.timestamp,
+                media_id=media_id,
+            )
+        ):
             row = await repo.get(session, conversation_id)
             media_id = None
         else:
@@ -53,15 +66,6 @@ async def handle(ctx: ServiceContext, event: MessageReceived) -> None:
                 wa_id=msg.customer_id,
                 customer_name=msg.customer_name,
                 at=msg.timestamp,
-            )
-            await transcript.add_inbound(
-                session,
-                conversation_id,
-                wa_message_id=msg.message_id,
-                kind=msg.type.value,
-                text=msg.text,
-                at=msg.timestamp,
-                media_id=media_id,
             )
             if media_id is not None and msg.media is not None:
                 await media.add_pending(
