@@ -22,11 +22,13 @@ class Operator:
         id: operator id.
         name: unique name, used as the holder of conversations.
         role: admin or operator.
+        active: False once deactivated (only `by_name` finds those).
     """
 
     id: uuid.UUID
     name: str
     role: Role
+    active: bool = True
 
 
 async def by_token(session: AsyncSession, token: str) -> Operator | None:
@@ -90,12 +92,12 @@ async def by_name(session: AsyncSession, name: str) -> Operator | None:
     """The operator called `name` (active or not), locked for the caller's change."""
     row = (
         await session.execute(
-            select(operators.c.id, operators.c.name, operators.c.role)
+            select(operators.c.id, operators.c.name, operators.c.role, operators.c.active)
             .where(operators.c.name == name)
             .with_for_update()
         )
     ).first()
-    return Operator(row.id, row.name, Role(row.role)) if row else None
+    return Operator(row.id, row.name, Role(row.role), row.active) if row else None
 
 
 async def deactivate(session: AsyncSession, operator_id: uuid.UUID) -> None:

@@ -52,6 +52,11 @@ async def rotate_token(name: OperatorName, ctx: Context, me: CurrentAdmin) -> Op
         operator = await operators.by_name(session, name)
         if operator is None:
             raise NotFoundError(f"no operator {name!r}")
+        if not operator.active:  # a token of theirs would be refused at every request
+            raise ControlConflictError(
+                f"operator {name!r} is deactivated",
+                hint="POST /api/v1/operators with the name makes them active again",
+            )
         await operators.revoke_all(session, operator.id)
         await operators.add_token(session, operator.id, token, label="api")
         await operators.audit(session, me.name, "rotate_token", None, name=name)
