@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from baton_shared.observability import metrics
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, undelivered
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,9 @@ class StreamSampler:
 
     async def _undelivered(self, stream: str, last_delivered: Any) -> int | None:
         """Entries after `last_delivered` (capped), for servers that do not report lag."""
-        if not last_delivered:
-            return None
-        entries = await self.bus.redis.xrange(
-            self.bus.key(stream), min=f"({last_delivered}", count=UNDELIVERED_COUNT_CAP
+        return await undelivered(
+            self.bus.redis, self.bus.key(stream), last_delivered, cap=UNDELIVERED_COUNT_CAP
         )
-        return len(entries or [])
 
     async def sample(self) -> list[GroupStats]:
         """Read every target group's figures, update the gauges, and return them."""
