@@ -17,17 +17,24 @@ _ATTACHMENTS = {
 }
 
 
+def _obj(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: `raw` is the message as WhatsApp
+    sent it, whatever its shape (a string where an object belongs failed the turn for good)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _location(raw: dict[str, Any]) -> str:
-    loc = raw.get("location") or {}
+    loc = _obj(raw.get("location"))
     where = ", ".join(str(loc[k]) for k in ("name", "address") if loc.get(k))
     coords = f"{loc.get('latitude')}, {loc.get('longitude')}"
     return f"[The customer shared a location: {where + ' — ' if where else ''}{coords}]"
 
 
 def _contacts(raw: dict[str, Any]) -> str:
+    cards = raw.get("contacts")
     names = [
-        str((c.get("name") or {}).get("formatted_name") or "a contact")
-        for c in raw.get("contacts") or []
+        str(_obj(_obj(c).get("name")).get("formatted_name") or "a contact")
+        for c in (cards if isinstance(cards, list) else [])
     ]
     return f"[The customer shared contact cards: {', '.join(names) or 'a contact'}]"
 
