@@ -13,7 +13,9 @@ def split_text(text: str, limit: int = TEXT_BODY) -> list[str]:
         cut = max(rest.rfind("\n", 0, limit + 1), rest.rfind(" ", 0, limit + 1))
         if cut <= limit // 2:
             cut = limit
-        parts.append(rest[:cut].rstrip())
+        part = rest[:cut].rstrip()
+        if part:  # a cut inside a run of blanks at the start leaves nothing to send
+            parts.append(part)
         rest = rest[cut:].lstrip()
     if rest or not parts:
         parts.append(rest)
