@@ -49,10 +49,12 @@ def advances(current: Status, new: Status, *, reason: str | None = None) -> bool
 
     `read` may skip `delivered`; a late `sent` or `delivered` after `read` changes nothing;
     `failed` and `suppressed` are final, except a failure with reason `outcome_unknown`, which
-    WhatsApp's own sent/delivered/read statuses overrule. `failed` cannot follow delivery.
+    WhatsApp's own statuses overrule: sent/delivered/read, and its own `failed` with the
+    cause. `failed` cannot follow delivery.
     """
     if current in FINAL:
-        return current is Status.FAILED and reason == OUTCOME_UNKNOWN and new in _RANK
+        unknown = current is Status.FAILED and reason == OUTCOME_UNKNOWN
+        return unknown and (new in _RANK or new is Status.FAILED)
     if new is Status.FAILED:
         return current not in (Status.DELIVERED, Status.READ, Status.PLAYED)
     if new is Status.SUPPRESSED:
