@@ -84,9 +84,11 @@ class OutboundCommand(Payload):
         operator: the operator who wrote it, for operator messages.
     """
 
-    command_id: str
-    phone_number_id: str
-    to: str
+    # Bounded as the sender's tables are: a longer id is refused where the command is read
+    # (dead-lettered at once with the reason), not retried against a failing insert.
+    command_id: str = Field(max_length=200)
+    phone_number_id: str = Field(max_length=64)
+    to: str = Field(max_length=64)
     author: Annotated[Author, or_unknown(Author)]
     kind: Annotated[OutboundKind, or_unknown(OutboundKind)]
     text: str | None = None
@@ -127,9 +129,11 @@ class OutboundOutcome(Payload):
         details: extra facts (retries, limits) for operators and dashboards.
     """
 
-    command_id: str
-    phone_number_id: str
-    to: str
+    # Bounded as the sender's tables are: a longer id is refused where the command is read
+    # (dead-lettered at once with the reason), not retried against a failing insert.
+    command_id: str = Field(max_length=200)
+    phone_number_id: str = Field(max_length=64)
+    to: str = Field(max_length=64)
     author: Annotated[Author, or_unknown(Author)] = Author.UNKNOWN
     kind: Annotated[OutboundKind, or_unknown(OutboundKind)] = OutboundKind.UNKNOWN
     text: str | None = None

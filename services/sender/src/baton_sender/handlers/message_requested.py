@@ -24,15 +24,31 @@ log = logging.getLogger(__name__)
 CONSUMER = "sender.outbound"
 
 
+def _without_nul(value: Any) -> Any:
+    """`value` with every NUL character taken out of its strings (keys too): PostgreSQL's
+    text and jsonb refuse U+0000, so a command holding one failed its insert at every try and
+    was dead-lettered without a result; WhatsApp shows nothing for it anyway."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
 def message_rows(event: MessageRequested, entry_id: str = "0-0") -> list[dict[str, Any]]:
     """The message rows of one command (several only for over-long texts), ordered among a
     customer's messages by `entry_id`, the `wa.outbound` entry that carried it."""
     stream_ms, stream_seq = position(entry_id)
     command = event.payload
-    texts: list[str | None] = [command.text]
-    if command.kind is OutboundKind.TEXT and command.text:
-        texts = list(split_text(command.text))
     base = command.model_dump(mode="json")
+    if "\\u0000" in (request := event.model_dump_json()):  # rare: clean only then
+        base = _without_nul(base)
+    body = base.get("text")
+    texts: list[str | None] = [body]
+    if command.kind is OutboundKind.TEXT and body:
+        texts = list(split_text(body))
     conversation = event.conversation_id or conversation_id_for(command.phone_number_id, command.to)
     return [
         {
@@ -47,7 +63,7 @@ def message_rows(event: MessageRequested, entry_id: str = "0-0") -> list[dict[st
             "text": text,
             "control_epoch": command.control_epoch,
             "command": base | {"text": text},
-            "request_event": event.model_dump_json(),
+            "request_event": request,
             "status": Status.QUEUED,
             "stream_ms": stream_ms,
             "stream_seq": stream_seq,
