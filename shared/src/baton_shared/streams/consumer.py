@@ -221,9 +221,7 @@ class Consumer:
             for entry_id in entry_ids:
                 pipe.xpending_range(self._key, self.group, min=entry_id, max=entry_id, count=1)
             replies = await pipe.execute()
-        return {
-            str(p["message_id"]): int(p["times_delivered"]) for reply in replies for p in reply
-        }
+        return {str(p["message_id"]): int(p["times_delivered"]) for reply in replies for p in reply}
 
     async def process(self, entry: Entry, *, count: int) -> None:
         """Handle one entry: ack on success, remember the error on failure, DLQ when exhausted."""
