@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 from baton_agent.context import AgentContext
 from baton_agent.handlers.control_changed import handle_control_changed
 from baton_agent.handlers.message_sent import handle_message_sent
-from baton_agent.handlers.turn_ready import handle_turn_ready
+from baton_agent.handlers.turn_ready import give_up_on_turn, handle_turn_ready
 from baton_shared.events import Event, MessageSent, TurnReady
 from baton_shared.runtime import Runtime
 from baton_shared.streams import names
 from baton_shared.streams.consumer import Delivery, Handler
+from baton_shared.streams.outages import is_outage
+
+log = logging.getLogger(__name__)
 
 
 def _turns(ctx: AgentContext) -> Handler:
-    async def handle(event: Event, _: Delivery) -> None:
-        if isinstance(event, TurnReady):
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if not isinstance(event, TurnReady):
+            return
+        try:
             await handle_turn_ready(ctx, event)
+        except Exception as exc:
+            if delivery.count < ctx.settings.max_deliveries or is_outage(exc):
+                raise  # tried again (an outage is waited out, its tries not counted)
+            log.exception("turn %s failed at its last delivery", event.payload.turn_id)
+            try:
+                await give_up_on_turn(ctx, event, exc)
+            except Exception:
+                log.exception("turn %s: the apology failed too", event.payload.turn_id)
+            raise  # dead-lettered with its cause, for someone to look at
 
     return handle
 

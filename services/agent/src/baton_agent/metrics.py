@@ -27,6 +27,10 @@ MODEL_SECONDS = Histogram(
 TOKENS = Counter("baton_agent_tokens_total", "Model tokens, by kind", ["kind"])
 TOOL_CALLS = Counter("baton_agent_tool_calls_total", "Tool calls by the model", ["tool"])
 ERRORS = Counter("baton_agent_errors_total", "Model errors, by reason", ["reason"])
+TURNS_GIVEN_UP = Counter(
+    "baton_agent_turns_given_up_total",
+    "Turns that failed at their last delivery, ended with the apology and a person asked for",
+)
 ANSWER_LIMIT = Counter(
     "baton_agent_answer_limit_total",
     "Turns handed to a person because the conversation reached its AI answers per hour",

@@ -9,7 +9,10 @@ from baton_agent import metrics
 from baton_agent.commands import outcome_of, turn_events, typing_command
 from baton_agent.context import PRODUCER, AgentContext
 from baton_agent.db import repo
+from baton_agent.db.repo import Control
 from baton_agent.fencing import newer, read_fence
+from baton_agent.graph.nodes import text_outputs
+from baton_agent.runner import TurnRun
 from baton_shared.db import add_to_outbox
 from baton_shared.events import MessageRequested, Mode, TurnReady, conversation_id_for, utcnow
 
@@ -64,6 +67,21 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
             back_from_a_person=state.back_from_a_person(control),
         )
 
+    await _commit(ctx, event, conversation_id, run, control, own)
+
+
+async def _commit(
+    ctx: AgentContext,
+    event: TurnReady,
+    conversation_id: str,
+    run: TurnRun,
+    control: Control,
+    own: Control,
+) -> None:
+    """Log the turn and stage its events in one transaction (nothing if another delivery of
+    the turn logged it first); `control` is what the turn ran under, `own` the agent's copy
+    before it."""
+    turn = event.payload
     ran_under = run.control  # a repeat's first run may have had another control
     async with ctx.session() as session:
         record = repo.TurnRecord(
@@ -107,6 +125,33 @@ async def handle_turn_ready(ctx: AgentContext, event: TurnReady) -> None:
         record.outcome,
         record.outputs,
     )
+
+
+async def give_up_on_turn(ctx: AgentContext, event: TurnReady, error: BaseException) -> None:
+    """The last delivery of a turn failed with an error that retrying has not cured (a fault
+    in the agent, a message it cannot read): instead of silence (its entry dead-lettered, the
+    buffer waiting out `BUFFER_STUCK_TURN_SECONDS`, the customer never answered), the turn
+    ends as failed with the apology, which says a person takes over, and a person is asked
+    for. Outside `ai` mode it is only recorded. Once per turn, like any turn: a turn logged
+    already is left as it is."""
+    turn = event.payload
+    conversation_id = event.conversation_id or conversation_id_for(turn.phone_number_id, turn.wa_id)
+    async with ctx.reader() as conn:
+        state = await repo.turn_state(
+            conn, turn.turn_id, conversation_id, since=utcnow() - ANSWER_WINDOW, cap=0
+        )
+    if state.done:
+        return
+    own = state.control
+    control = newer(own, await read_fence(ctx.bus, conversation_id))
+    if control.mode is Mode.AI:
+        config = ctx.config.numbers.get(turn.phone_number_id, ctx.config)
+        reason = f"the agent could not handle this turn ({type(error).__name__})"
+        run = TurnRun(text_outputs(config.profile.apology), reason, True, control, [])
+    else:
+        run = TurnRun([], None, False, control, [])
+    metrics.TURNS_GIVEN_UP.inc()
+    await _commit(ctx, event, conversation_id, run, control, own)
 
 
 async def _show_typing(ctx: AgentContext, event: TurnReady, epoch: int) -> None:
