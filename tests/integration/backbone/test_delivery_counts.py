@@ -3,9 +3,6 @@ to the dead-letter stream, so it must be right for every entry, whatever its id.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,6 +13,8 @@ from baton_shared.streams.bus import Bus, entry_fields
 from baton_shared.streams.consumer import Consumer, Delivery
 from baton_shared.testing import wait_until
 
+from .test_consumer import running
+
 pytestmark = pytest.mark.integration
 
 
@@ -25,27 +24,13 @@ def _error_event(n: int) -> PlatformErrorReceived:
     )
 
 
-@contextlib.asynccontextmanager
-async def _running(*consumers: Consumer) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-
-
 async def test_poison_entries_appended_in_one_millisecond_all_reach_the_dlq(bus: Bus) -> None:
     """Entries appended in one millisecond, on both sides of sequence 9/10 (any pipelined
-    burst). `Consumer._delivery_counts` used to ask XPENDING for `min(entry_ids)`..
-    `max(entry_ids)` compared as text. Entry ids of one
-    millisecond with sequence numbers on both sides of 9/10 (any pipelined burst:
-    `Bus.append_many`, `publish_many`) sort wrongly ("t-10" < "t-9"): the range is empty or
-    short, and the missing entries' delivery count defaults to 2. Two poison entries "t-9" and
-    "t-10" reclaimed together are then retried at every reclaim for ever, never reaching the
-    DLQ (MAX_DELIVERIES never counts), and handlers are told the wrong `Delivery.count`.
-    Expected: each poison entry dead-lettered after max_deliveries (3) deliveries."""
+    burst: `Bus.append_many`, `publish_many`). `Consumer._delivery_counts` used to ask
+    XPENDING for `min(entry_ids)`..`max(entry_ids)` compared as text, where "t-10" sorts
+    before "t-9": the range was empty or short, and the entries missed were told "second
+    delivery" at every reclaim, so two poison entries "t-9" and "t-10" were retried for ever
+    and never dead-lettered. Each must be dead-lettered after max_deliveries (3)."""
     stream = names.WA_STATUSES
     key = bus.key(stream)
     await bus.redis.xgroup_create(key, "g", id="0", mkstream=True)
@@ -78,7 +63,7 @@ async def test_poison_entries_appended_in_one_millisecond_all_reach_the_dlq(bus:
             return True
         return all(len(counts.get(e, [])) >= 6 for e in poison)  # twice max_deliveries
 
-    async with _running(c):
+    async with running(c):
         await wait_until(dead_or_far_past_the_limit, timeout=20, what="poison handled")
     dead = {f["dlq_entry_id"]: f for _, f in await bus.redis.xrange(dead_key)}
     assert sorted(dead) == sorted(poison), {e: counts[e] for e in poison}
@@ -127,7 +112,7 @@ async def test_reclaim_tells_each_handler_its_true_delivery_count(bus: Bus) -> N
     async def dead_one() -> bool:
         return int(await bus.redis.xlen(dead_key)) == 1
 
-    async with _running(c):
+    async with running(c):
         await wait_until(dead_one, timeout=15, what="the poison entry dead-lettered")
 
         async def none_pending() -> bool:

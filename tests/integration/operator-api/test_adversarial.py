@@ -7,11 +7,9 @@ The sections headed "was a fault" hold tests written against a fault, each fixed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -19,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
@@ -65,23 +62,6 @@ async def raw_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://operator-api") as c:
         yield c
-
-
-@pytest.fixture
-async def server_url(app: FastAPI) -> AsyncIterator[str]:
-    """The app behind uvicorn on a free port (SSE needs a real streaming server)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    await wait_until(lambda: _true(server.started), what="uvicorn started")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    server.force_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
-    sock.close()
 
 
 async def _control_events(bus: Bus, conversation_id: str) -> list[dict[str, Any]]:

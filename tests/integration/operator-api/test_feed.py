@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from baton_operator_api import feed
@@ -31,23 +28,6 @@ pytestmark = pytest.mark.integration
 def settings(settings: OperatorApiSettings) -> OperatorApiSettings:
     """Open feeds re-check their token every 0.2 s here (30 s by default)."""
     return settings.model_copy(update={"feed_recheck_seconds": 0.2})
-
-
-@pytest.fixture
-async def server_url(app: FastAPI) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free port (SSE needs a real streaming server)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    await wait_until(lambda: _true(server.started), what="uvicorn started")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    server.force_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
-    sock.close()
 
 
 async def _true(value: bool) -> bool:
