@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 Environment = Literal["development", "test", "production"]
 
@@ -53,6 +54,9 @@ class BusSettings(BaseSettings):
         return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class BaseServiceSettings(BusSettings):
     """Settings shared by every service, read from the environment and an optional `.env`
     (besides those of `BusSettings`).
@@ -98,7 +102,22 @@ class BaseServiceSettings(BusSettings):
     def _postgres_only(cls, value: str) -> str:
         if not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
             raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+asyncpg://...)")
+        try:  # the parts, as the driver will read them; the message never shows the URL
+            url = make_url(value)
+            port = url.port
+        except ValueError:
+            raise ValueError("DATABASE_URL is not a valid URL (is its port a number?)") from None
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"DATABASE_URL's port {port} is not a TCP port")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("retention_days")
     @classmethod

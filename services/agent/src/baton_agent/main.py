@@ -35,7 +35,7 @@ def create_app(settings: AgentSettings) -> FastAPI:
     config = load_config(settings)
     runtime = Runtime("agent", settings, "agent")
     ctx = AgentContext(settings=settings, config=config, db=runtime.db, bus=runtime.bus)
-    pool = checkpoint_pool(settings.database_url, max_size=settings.db_pool_size)
+    pool = checkpoint_pool(settings.database_url, max_size=settings.checkpoint_pool_size)
     models = build_models(settings)
 
     async def start_graph() -> None:

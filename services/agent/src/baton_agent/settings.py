@@ -56,9 +56,11 @@ class AgentSettings(BaseServiceSettings):
         concurrency: turns processed at once by this process, and the size of the Gemini
             client's connection pool (`AGENT_CONCURRENCY`). A turn spends nearly all its
             time waiting on the model, so this, not CPU, bounds turns per second.
-        db_pool_size: connections of the checkpointer's pool (`AGENT_DB_POOL_SIZE`); each
-            checkpoint read or write holds one for a few milliseconds, never across a model
-            call, so a handful serve hundreds of concurrent turns.
+        checkpoint_pool_size: connections of the checkpointer's pool (`AGENT_DB_POOL_SIZE`);
+            each checkpoint read or write holds one for a few milliseconds, never across a
+            model call, so a handful serve hundreds of concurrent turns. The agent's own
+            tables use `DB_POOL_SIZE`, as every service's do (this field used to replace
+            that one, so `DB_POOL_SIZE` was ignored).
         turn_timeout_seconds: the longest a turn may spend on the model, retries and tool
             rounds included; once past it, no model call or retry starts and the customer
             gets the apology, a person the conversation (`AGENT_TURN_TIMEOUT_SECONDS`). It
@@ -75,7 +77,7 @@ class AgentSettings(BaseServiceSettings):
             (`AGENT_TYPING_INDICATOR`).
     """
 
-    port: int = Field(8083, validation_alias="AGENT_PORT")
+    port: int = Field(8083, ge=0, le=65535, validation_alias="AGENT_PORT")
     google_api_key: str = Field("", validation_alias="GOOGLE_API_KEY")
     gemini_model: str = Field("gemini-2.5-flash", min_length=1, validation_alias="GEMINI_MODEL")
     gemini_base_url: str | None = Field(None, validation_alias="GEMINI_BASE_URL")
@@ -107,7 +109,7 @@ class AgentSettings(BaseServiceSettings):
         60, ge=0, le=100_000, validation_alias="AGENT_MAX_ANSWERS_PER_HOUR"
     )
     concurrency: int = Field(256, ge=1, le=4096, validation_alias="AGENT_CONCURRENCY")
-    db_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
+    checkpoint_pool_size: int = Field(10, ge=1, le=100, validation_alias="AGENT_DB_POOL_SIZE")
     turn_timeout_seconds: float = Field(
         90.0, gt=0, le=3600, validation_alias="AGENT_TURN_TIMEOUT_SECONDS"
     )

@@ -39,7 +39,7 @@ class BufferSettings(BaseServiceSettings):
             (`BUFFER_RELEASE_CONCURRENCY`).
     """
 
-    port: int = Field(8082, validation_alias="BUFFER_PORT")
+    port: int = Field(8082, ge=0, le=65535, validation_alias="BUFFER_PORT")
     quiet_seconds: float = Field(4.0, ge=0, validation_alias="BUFFER_QUIET_SECONDS")
     max_seconds: float = Field(15.0, ge=0, validation_alias="BUFFER_MAX_SECONDS")
     max_messages: int = Field(20, ge=0, validation_alias="BUFFER_MAX_MESSAGES")

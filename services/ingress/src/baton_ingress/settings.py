@@ -34,7 +34,7 @@ class IngressSettings(BaseServiceSettings):
             (`INGRESS_WORKER_BATCH`).
     """
 
-    port: int = Field(8080, validation_alias="INGRESS_PORT")
+    port: int = Field(8080, ge=0, le=65535, validation_alias="INGRESS_PORT")
     wa_app_secret: str = Field(validation_alias="WA_APP_SECRET")
     wa_verify_token: str = Field(validation_alias="WA_VERIFY_TOKEN")
     wa_allowed_phone_number_ids: str = Field("", validation_alias="WA_ALLOWED_PHONE_NUMBER_IDS")
@@ -43,7 +43,7 @@ class IngressSettings(BaseServiceSettings):
         5.0, gt=0, validation_alias="INGRESS_PUBLISH_TIMEOUT_SECONDS"
     )
     role: Literal["all", "web", "worker"] = Field("all", validation_alias="INGRESS_ROLE")
-    worker_port: int = Field(8085, validation_alias="INGRESS_WORKER_PORT")
+    worker_port: int = Field(8085, ge=0, le=65535, validation_alias="INGRESS_WORKER_PORT")
     worker_batch: int = Field(256, ge=1, le=10_000, validation_alias="INGRESS_WORKER_BATCH")
 
     def secret_fields(self) -> tuple[str, ...]:

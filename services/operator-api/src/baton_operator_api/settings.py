@@ -70,7 +70,7 @@ class OperatorApiSettings(BaseServiceSettings):
         30.0, validation_alias="OPERATOR_API_FEED_RECHECK_SECONDS", gt=0
     )
     window_hours: int = Field(24, ge=1)
-    wa_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://")
+    wa_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://[^/\s]+")
     wa_api_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$")
     wa_access_token: str = ""
     wa_http_timeout: float = Field(20.0, gt=0)

@@ -47,8 +47,8 @@ class SenderSettings(BaseServiceSettings):
         ingest_batch: `wa.outbound` entries read and recorded per transaction, in stream order.
     """
 
-    port: int = Field(default=8084, validation_alias="SENDER_PORT")
-    wa_graph_url: str = "https://graph.facebook.com"
+    port: int = Field(default=8084, ge=0, le=65535, validation_alias="SENDER_PORT")
+    wa_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://[^/\s]+")
     wa_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
     wa_access_token: str = ""
     wa_http_timeout: float = Field(default=20.0, gt=0)
