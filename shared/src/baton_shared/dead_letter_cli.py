@@ -15,27 +15,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from baton_shared.cli import load_settings
 from baton_shared.settings import BusSettings
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, is_entry_id
 from baton_shared.streams.dead_letters import DeadLetter, DeadLetters
 
-_ENTRY_ID = re.compile(r"^\d+-\d+$")
 ERROR_WIDTH = 120
 
 
 def _entry_id(value: str) -> str:
-    if not _ENTRY_ID.match(value):
+    if not is_entry_id(value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a stream entry id (like 1732600000000-0)"
         )
     return value
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     streams = {"choices": names.ALL_STREAMS, "metavar": "STREAM"}
     listing = commands.add_parser("list", help="entries of one stream's DLQ, oldest first")
     listing.add_argument("stream", **streams)  # type: ignore[arg-type]
-    listing.add_argument("--count", type=int, default=50)
+    listing.add_argument("--count", type=_positive, default=50)
     listing.add_argument("--after", type=_entry_id, help="start after this entry")
     show = commands.add_parser("show", help="one entry with its original fields, as JSON")
     show.add_argument("stream", **streams)  # type: ignore[arg-type]
@@ -133,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "redrive" and bool(args.entry_ids) == args.all:
         parser.error("redrive takes entry ids or --all (one of the two)")
     settings = load_settings(BusSettings)
-    return asyncio.run(_main(args, settings))
+    try:
+        return asyncio.run(_main(args, settings))
+    except RedisError as exc:  # down, refusing, or the wrong address: say so, no traceback
+        print(f"baton-dlq: Redis answered with an error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

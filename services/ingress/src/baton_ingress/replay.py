@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from baton_ingress.db import repo
 from baton_ingress.db.models import SCHEMA
 from baton_ingress.settings import IngressSettings
-from baton_shared.cli import load_settings
+from baton_shared.cli import load_settings, unless_unreachable
 from baton_shared.db import Database
 from baton_shared.events import WebhookBody, WebhookReceived
 from baton_shared.streams.bus import Bus
@@ -28,8 +28,11 @@ def parse_when(value: str, *, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (UTC when no zone is given) or a duration ago such as `90m`, `7d`."""
     match = _DURATION.match(value.strip())
     if match:
-        ago = timedelta(**{_UNITS[match[2]]: int(match[1])})
-        return (now or datetime.now(UTC)) - ago
+        try:
+            ago = timedelta(**{_UNITS[match[2]]: int(match[1])})
+            return (now or datetime.now(UTC)) - ago
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{value!r} reaches back before year 1") from None
     try:
         when = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -65,7 +68,9 @@ def replay_cli(argv: list[str]) -> int:
     parser.add_argument("--until", type=parse_when, default=None, help="ISO time or duration")
     args = parser.parse_args(argv)
     settings = load_settings(IngressSettings)
-    count = asyncio.run(_run(settings, args.since, args.until))
+    count = unless_unreachable(
+        "baton-ingress replay", lambda: asyncio.run(_run(settings, args.since, args.until))
+    )
     print(f"ingress: re-emitted {count} archived webhook bodies since {args.since.isoformat()}")
     return 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,13 +31,11 @@ from baton_shared.events import (
 )
 from baton_shared.events.conversation import ControlChange
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus
+from baton_shared.streams.bus import Bus, is_entry_id
 
 log = logging.getLogger(__name__)
 
 STREAMS = (names.WA_INBOUND, names.WA_OUTBOUND_RESULTS, names.CONV_CONTROL)
-_POSITION = re.compile(r"^\d{1,20}-\d{1,20}$")
-_LARGEST_ID_PART = 2**64 - 1  # a stream id's two parts are 64-bit unsigned integers
 READ_COUNT = 100  # entries read per stream and round
 
 
@@ -108,9 +105,8 @@ def describe(event: Event) -> tuple[str, dict[str, Any]] | None:
 def parse_position(value: str | None) -> list[str] | None:
     """Stream positions from a `Last-Event-ID`, or None when absent or malformed."""
     parts = (value or "").split(",")
-    well_formed = len(parts) == len(STREAMS) and all(_POSITION.match(p) for p in parts)
     # Past 64 bits Redis refuses the read, and the feed broke off after its first byte.
-    if well_formed and all(int(n) <= _LARGEST_ID_PART for p in parts for n in p.split("-")):
+    if len(parts) == len(STREAMS) and all(is_entry_id(p) for p in parts):
         return parts
     return None
 

@@ -19,6 +19,7 @@ from baton_operator_api.api.routes import (
     operators,
     stats,
 )
+from baton_operator_api.api.schemas import OPERATOR_NAME
 from baton_operator_api.auth import Role
 from baton_operator_api.bootstrap import bootstrap_admin, create_operator
 from baton_operator_api.context import ServiceContext
@@ -30,7 +31,7 @@ from baton_operator_api.limits import BodyLimit
 from baton_operator_api.media.worker import MediaDownloader
 from baton_operator_api.settings import OperatorApiSettings
 from baton_operator_api.templates import load_templates
-from baton_shared.cli import load_settings, run_cli
+from baton_shared.cli import load_settings, run_cli, unless_unreachable
 from baton_shared.db import Database
 from baton_shared.db.retention import Pruner
 from baton_shared.periodic import Periodic
@@ -94,9 +95,18 @@ def create_app(settings: OperatorApiSettings) -> FastAPI:
     return app
 
 
+def _operator_name(value: str) -> str:
+    """A name the API can address (`OperatorIn.name`), else a usage error."""
+    if not OPERATOR_NAME.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: 1 to 100 letters, digits, or . _ @ - (as the API's operator names)"
+        )
+    return value
+
+
 def _create_operator(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="baton-operator-api create-operator")
-    parser.add_argument("--name", required=True)
+    parser.add_argument("--name", required=True, type=_operator_name)
     parser.add_argument("--role", choices=[r.value for r in Role], default=Role.OPERATOR.value)
     args = parser.parse_args(argv)
     settings = load_settings(OperatorApiSettings)
@@ -108,7 +118,7 @@ def _create_operator(argv: list[str]) -> int:
         finally:
             await db.dispose()
 
-    token = asyncio.run(run())
+    token = unless_unreachable("baton-operator-api create-operator", lambda: asyncio.run(run()))
     print(f"operator {args.name} ({args.role}) created; token (shown once):\n{token}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,17 @@ class Entry:
 
     entry_id: str
     fields: dict[str, str]
+
+
+_ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_LARGEST_ID_PART = 2**64 - 1  # both parts of a stream entry id are 64-bit unsigned
+
+
+def is_entry_id(value: str) -> bool:
+    """Whether `value` is a stream entry id Redis can hold (`<ms>-<seq>`, each below 2**64):
+    a larger one passes a digits-only check and then fails the command that uses it."""
+    found = _ENTRY_ID.match(value)
+    return found is not None and all(int(part) <= _LARGEST_ID_PART for part in found.groups())
 
 
 def position(entry_id: str) -> tuple[int, int]:

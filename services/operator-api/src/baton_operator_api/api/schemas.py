@@ -4,6 +4,7 @@ users script against (`phone` for `wa_id`, `message` for `text`, media by `id` +
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
@@ -100,6 +101,9 @@ class MediaIn(BaseModel):
         if major in ("image", "video", "audio"):
             return major  # type: ignore[return-value]
         return "document"
+
+
+OPERATOR_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 
 
 class TemplateLanguage(BaseModel):
@@ -289,7 +293,7 @@ class OperatorIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,100}$")]
+    name: Annotated[str, StringConstraints(pattern=OPERATOR_NAME.pattern)]
     role: Literal["admin", "operator"] = "operator"
 
 
