@@ -91,8 +91,11 @@ class JsonFormatter(logging.Formatter):
             data["exc"] = self.formatException(record.exc_info)
         line = json.dumps(data, ensure_ascii=False)
         for secret in _options.secrets:
-            if secret in line:
-                line = line.replace(secret, REDACTED)
+            # As the line holds it: JSON escapes a secret's quotes and backslashes, so the
+            # raw text alone would not match there.
+            for form in {secret, json.dumps(secret, ensure_ascii=False)[1:-1]}:
+                if form in line:
+                    line = line.replace(form, REDACTED)
         return line
 
 
