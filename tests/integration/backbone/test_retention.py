@@ -223,13 +223,19 @@ async def test_agent_forgets_its_old_turn_log_and_operator_messages(
             t=turn_id,
         )
 
-    for key, age in (("old-op", OLD), ("recent-op", RECENT)):
+    # carried into a thread by a turn (turn_id set), or still waiting for one (NULL)
+    for key, age, carried in (
+        ("old-op", OLD, old),
+        ("recent-op", RECENT, recent),
+        ("old-waiting-op", OLD, None),
+    ):
         await run(
             db,
-            "INSERT INTO operator_messages (conversation_id, message_key, text, sent_at) "
-            "VALUES ('c', :k, '(operator) hi', now() - CAST(:age AS interval))",
+            "INSERT INTO operator_messages (conversation_id, message_key, text, sent_at, "
+            "turn_id) VALUES ('c', :k, '(operator) hi', now() - CAST(:age AS interval), :t)",
             k=f"{key}-{old}",
             age=age,
+            t=carried,
         )
 
     await prune(db, AGENT_RETENTION)
@@ -237,9 +243,12 @@ async def test_agent_forgets_its_old_turn_log_and_operator_messages(
     left = await run(db, "SELECT turn_id FROM turns WHERE turn_id IN (:a, :b)", a=old, b=recent)
     assert [r[0] for r in left] == [recent]
     kept = await run(
-        db, "SELECT message_key FROM operator_messages WHERE message_key LIKE :k", k=f"%-{old}"
+        db,
+        "SELECT message_key FROM operator_messages WHERE message_key LIKE :k ORDER BY 1",
+        k=f"%-{old}",
     )
-    assert [r[0] for r in kept] == [f"recent-op-{old}"]
+    # an old message no turn has carried stays: the customer may come back after months
+    assert [r[0] for r in kept] == [f"old-waiting-op-{old}", f"recent-op-{old}"]
 
 
 async def test_a_replica_skips_a_table_another_one_is_pruning(dbs: dict[str, Database]) -> None:

@@ -1,4 +1,5 @@
-"""What the agent forgets: its turn log and the operator messages it kept after `RETENTION_DAYS`, and each conversation's
+"""What the agent forgets: its turn log and the operator messages turns have carried after
+`RETENTION_DAYS`, and each conversation's
 superseded checkpoints after `AGENT_CHECKPOINT_HISTORY_HOURS`.
 
 LangGraph writes a checkpoint of the whole thread at every step and keeps them all (its
@@ -26,8 +27,13 @@ from baton_shared.periodic import Periodic
 log = logging.getLogger(__name__)
 
 # The turn log is the exactly-once record of a turn: it must outlast any redelivery of the
-# turn, which RETENTION_DAYS' floor of 8 days does.
-RETENTION = [oldest_first("turns", "completed_at"), oldest_first("operator_messages", "sent_at")]
+# turn, which RETENTION_DAYS' floor of 8 days does. An operator message waits for the turn
+# that carries it into the thread however long the customer stays away (deleted before,
+# the model would not know what the operator said or promised).
+RETENTION = [
+    oldest_first("turns", "completed_at"),
+    oldest_first("operator_messages", "sent_at", where="turn_id IS NOT NULL"),
+]
 
 _THREADS_WITH_OLD_HISTORY = (
     "SELECT thread_id FROM checkpoints WHERE checkpoint_ns = '' GROUP BY thread_id "
