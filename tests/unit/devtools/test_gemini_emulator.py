@@ -7,14 +7,18 @@ from typing import Any
 
 import httpx
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_google_genai import ChatGoogleGenerativeAI
 from langchain_google_genai.chat_models import GoogleAPIError, GoogleRateLimitError
 
 from baton_devtools.gemini.app import create_app
 from baton_devtools.gemini.script import first_media_id
-from baton_devtools.gemini.settings import GeminiEmulatorSettings
+from baton_devtools.gemini.settings import DEFAULT_MODELS, GeminiEmulatorSettings
 from baton_devtools.gemini.state import GeminiState
+from baton_devtools.gemini.validation import CALL_TURN_ORDER, RESPONSE_COUNT
 from baton_devtools.serving import ServerThread
 
 MODEL = "gemini-2.5-flash"
@@ -202,6 +206,10 @@ def contents(*turns: dict[str, Any]) -> dict[str, Any]:
     return {"contents": list(turns)}
 
 
+CALL = {"functionCall": {"name": "request_intervention", "args": {"reason": "x"}}}
+RESULT = {"functionResponse": {"name": "request_intervention", "response": {"result": "ok"}}}
+
+
 INVALID: list[tuple[str, Any, str]] = [
     ("no contents", {}, "contents is not specified"),
     ("empty contents", {"contents": []}, "contents is not specified"),
@@ -220,6 +228,34 @@ INVALID: list[tuple[str, Any, str]] = [
         "Invalid function name",
     ),
     ("temperature", {**HELLO, "generationConfig": {"temperature": 3}}, "temperature"),
+    (
+        "function call after a model turn",
+        contents(
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"text": "Hello!"}]},
+            {"role": "model", "parts": [CALL]},
+            {"role": "user", "parts": [RESULT]},
+        ),
+        CALL_TURN_ORDER,
+    ),
+    (
+        "function call answered by text",
+        contents(
+            {"role": "user", "parts": [{"text": "a human"}]},
+            {"role": "model", "parts": [CALL]},
+            {"role": "user", "parts": [{"text": "never mind"}]},
+        ),
+        RESPONSE_COUNT,
+    ),
+    (
+        "one call, two responses",
+        contents(
+            {"role": "user", "parts": [{"text": "a human"}]},
+            {"role": "model", "parts": [CALL]},
+            {"role": "user", "parts": [RESULT, RESULT]},
+        ),
+        RESPONSE_COUNT,
+    ),
 ]
 
 
@@ -407,5 +443,178 @@ async def test_answer_fault_shapes(client: tuple[httpx.AsyncClient, GeminiState]
     [blocked] = (await http.post(GENERATE, json=HELLO, headers=KEY)).json()["candidates"]
     assert "content" not in blocked
     assert blocked["finishReason"] == "SAFETY"
+    assert blocked["safetyRatings"]
     conflicting = {"status": 500, "parts": []}
     assert (await http.post("/_emulator/faults", json=conflicting)).status_code == 422
+
+
+VALID_HISTORIES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "two calls, two responses",
+        contents(
+            {"role": "user", "parts": [{"text": "a human"}]},
+            {"role": "model", "parts": [{"text": "One moment."}, CALL, CALL]},
+            {"role": "user", "parts": [RESULT, RESULT]},
+        ),
+    ),
+    (
+        "a call after a function response",
+        contents(
+            {"role": "user", "parts": [{"text": "a human"}]},
+            {"role": "model", "parts": [CALL]},
+            {"role": "user", "parts": [RESULT]},
+            {"role": "model", "parts": [CALL]},
+            {"role": "user", "parts": [RESULT]},
+            {"role": "model", "parts": [{"text": "Done."}]},
+            {"role": "user", "parts": [{"text": "thanks"}]},
+        ),
+    ),
+    (
+        "a call after a user turn without a role",
+        contents(
+            {"parts": [{"text": "a human"}]},
+            {"role": "model", "parts": [CALL]},
+            {"parts": [RESULT]},
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "body", [c[1] for c in VALID_HISTORIES], ids=[c[0] for c in VALID_HISTORIES]
+)
+async def test_ordered_function_turns_are_accepted(
+    client: tuple[httpx.AsyncClient, GeminiState], body: dict[str, Any]
+) -> None:
+    http, _ = client
+    response = await http.post(GENERATE, json=body, headers=KEY)
+    assert response.status_code == 200, response.text
+
+
+async def test_unknown_model_is_not_served(client: tuple[httpx.AsyncClient, GeminiState]) -> None:
+    http, state = client
+    for method in ("generateContent", "streamGenerateContent", "countTokens"):
+        response = await http.post(
+            f"/v1beta/models/gemini-2.5-flsh:{method}", json=HELLO, headers=KEY
+        )
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert (error["code"], error["status"]) == (404, "NOT_FOUND")
+        assert error["message"].startswith(
+            f"models/gemini-2.5-flsh is not found for API version v1beta, or is not supported "
+            f"for {method}."
+        )
+    assert state.requests == []  # never reached the model
+
+
+async def test_models_get(client: tuple[httpx.AsyncClient, GeminiState]) -> None:
+    http, _ = client
+    response = await http.get(f"/v1beta/models/{MODEL}", headers=KEY)
+    assert response.status_code == 200
+    model = response.json()
+    assert model["name"] == f"models/{MODEL}"
+    assert "generateContent" in model["supportedGenerationMethods"]
+    assert model["inputTokenLimit"] > 0
+    assert model["outputTokenLimit"] > 0
+    assert {"version", "displayName", "description", "temperature", "topP", "topK"} <= set(model)
+    missing = await http.get("/v1beta/models/gemini-2.5-flsh", headers=KEY)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["status"] == "NOT_FOUND"
+    assert "models/gemini-2.5-flsh is not found" in missing.json()["error"]["message"]
+    assert (await http.get(f"/v1beta/models/{MODEL}")).status_code == 403
+
+
+async def test_models_list(client: tuple[httpx.AsyncClient, GeminiState]) -> None:
+    http, _ = client
+    response = await http.get("/v1beta/models", headers=KEY)
+    names = [model["name"] for model in response.json()["models"]]
+    assert names == [f"models/{name}" for name in DEFAULT_MODELS]
+
+
+def test_sdk_models_get(emulator: tuple[str, GeminiState]) -> None:
+    """What the agent's start-up check calls: google-genai's `models.get`."""
+    url, _ = emulator
+    sdk = genai.Client(api_key="k", http_options=genai_types.HttpOptions(base_url=url))
+    model = sdk.models.get(model=MODEL)
+    assert model.name == f"models/{MODEL}"
+    assert "generateContent" in (model.supported_actions or [])
+    with pytest.raises(genai_errors.ClientError) as caught:
+        sdk.models.get(model="gemini-2.5-flsh")
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+
+
+def test_served_models_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_EMULATOR_MODELS", "gemini-x, models/gemini-y,")
+    assert GeminiEmulatorSettings().gemini_emulator_models == ("gemini-x", "gemini-y")
+    monkeypatch.delenv("GEMINI_EMULATOR_MODELS")
+    assert "gemini-2.5-flash" in GeminiEmulatorSettings().gemini_emulator_models
+
+
+async def test_configured_models_only() -> None:
+    app = create_app(GeminiEmulatorSettings(gemini_emulator_models=("gemini-x",)))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gemini") as http:
+        ok = await http.post("/v1beta/models/gemini-x:generateContent", json=HELLO, headers=KEY)
+        assert ok.status_code == 200
+        assert (await http.get("/v1beta/models/gemini-x", headers=KEY)).json()["name"] == (
+            "models/gemini-x"
+        )
+        assert (await http.post(GENERATE, json=HELLO, headers=KEY)).status_code == 404
+
+
+BLOCKED_CANDIDATES: list[tuple[str, bool, bool]] = [
+    # finish reason, has content, has safetyRatings
+    ("MALFORMED_FUNCTION_CALL", False, False),
+    ("SAFETY", False, True),
+    ("RECITATION", False, False),
+    ("OTHER", False, False),
+    ("MAX_TOKENS", True, False),
+]
+
+
+@pytest.mark.parametrize(("finish", "content", "ratings"), BLOCKED_CANDIDATES)
+async def test_finish_reason_candidate_shapes(
+    client: tuple[httpx.AsyncClient, GeminiState], finish: str, content: bool, ratings: bool
+) -> None:
+    http, _ = client
+    await http.post("/_emulator/faults", json={"finish_reason": finish})
+    [candidate] = (await http.post(GENERATE, json=HELLO, headers=KEY)).json()["candidates"]
+    assert candidate["finishReason"] == finish
+    assert ("content" in candidate) == content
+    assert ("safetyRatings" in candidate) == ratings
+    if ratings:
+        assert [r for r in candidate["safetyRatings"] if r.get("blocked")]
+
+
+async def test_blocked_prompt_shapes(client: tuple[httpx.AsyncClient, GeminiState]) -> None:
+    http, _ = client
+    await http.post("/_emulator/faults", json={"prompt_block_reason": "OTHER", "count": 2})
+    answer = (await http.post(GENERATE, json=HELLO, headers=KEY)).json()
+    assert "candidates" not in answer
+    assert answer["promptFeedback"] == {"blockReason": "OTHER"}
+    assert "candidatesTokenCount" not in answer["usageMetadata"]
+    path = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+    events = [
+        e for e in (await http.post(path, json=HELLO, headers=KEY)).text.split("\r\n\r\n") if e
+    ]
+    assert len(events) == 1
+    assert '"blockReason":"OTHER"' in events[0]
+    assert (await http.post(GENERATE, json=HELLO, headers=KEY)).json()["candidates"]
+    for conflicting in (
+        {"prompt_block_reason": "SAFETY", "status": 500},
+        {"prompt_block_reason": "SAFETY", "parts": []},
+        {"prompt_block_reason": "SAFETY", "finish_reason": "STOP"},
+        {"prompt_block_reason": "NOPE"},
+    ):
+        assert (await http.post("/_emulator/faults", json=conflicting)).status_code == 422
+
+
+def test_blocked_prompt_reaches_the_real_client(emulator: tuple[str, GeminiState]) -> None:
+    url, _ = emulator
+    fault = {"prompt_block_reason": "SAFETY"}
+    httpx.post(f"{url}/_emulator/faults", json=fault).raise_for_status()
+    result = chat(url).invoke([HumanMessage("hello")])
+    assert result.text == ""
+    assert result.tool_calls == []
+    assert str(result.response_metadata["prompt_feedback"]["block_reason"]).endswith("SAFETY")
+    assert chat(url).invoke([HumanMessage("hello")]).text == "You said: hello"

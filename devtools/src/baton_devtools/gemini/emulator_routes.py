@@ -14,7 +14,8 @@ router = APIRouter(prefix="/_emulator", tags=["emulator"])
 
 @router.post("/faults")
 async def add_fault(fault: GeminiFault, state: StateDep) -> dict[str, Any]:
-    """Fail (`status`) and/or delay (`delay_ms`) the next `count` model calls."""
+    """Fail (`status`), delay (`delay_ms`) or replace the answer of (`parts`, `finish_reason`,
+    `prompt_block_reason`) the next `count` model calls."""
     state.add_fault(fault)
     return {"faults": state.faults_snapshot()}
 

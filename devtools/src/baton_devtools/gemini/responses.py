@@ -11,6 +11,18 @@ from typing import Any
 from baton_devtools.gemini.validation import field
 
 STREAM_CHUNK_CHARS = 24
+# The four harm categories the API rates; a blocked answer or prompt marks the one that
+# blocked it (here always harassment, the emulator has no real classifier).
+HARM_CATEGORIES = (
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+)
+BLOCKING_CATEGORY = "HARM_CATEGORY_HARASSMENT"
+# Finish reasons whose candidate still has a content (without parts when nothing was said);
+# the others (MALFORMED_FUNCTION_CALL, SAFETY, RECITATION, OTHER) have no `content` at all.
+FINISH_WITH_CONTENT = ("STOP", "MAX_TOKENS")
 
 
 def count_tokens(body: dict[str, Any]) -> int:
@@ -27,13 +39,24 @@ def _parts_tokens(parts: list[dict[str, Any]]) -> int:
     return max(1, sum(len(json.dumps(part)) for part in parts) // 4)
 
 
-def _usage(prompt_tokens: int, output_tokens: int) -> dict[str, Any]:
-    return {
-        "promptTokenCount": prompt_tokens,
-        "candidatesTokenCount": output_tokens,
-        "totalTokenCount": prompt_tokens + output_tokens,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-    }
+def _usage(prompt_tokens: int, output_tokens: int | None) -> dict[str, Any]:
+    usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
+    if output_tokens is not None:  # a blocked prompt has no candidates to count
+        usage["candidatesTokenCount"] = output_tokens
+    usage["totalTokenCount"] = prompt_tokens + (output_tokens or 0)
+    usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt_tokens}]
+    return usage
+
+
+def safety_ratings() -> list[dict[str, Any]]:
+    """The ratings of a blocked answer or prompt: every category, one of them `blocked`."""
+    ratings: list[dict[str, Any]] = []
+    for category in HARM_CATEGORIES:
+        if category == BLOCKING_CATEGORY:
+            ratings.append({"category": category, "probability": "HIGH", "blocked": True})
+        else:
+            ratings.append({"category": category, "probability": "NEGLIGIBLE"})
+    return ratings
 
 
 def _response(
@@ -45,14 +68,17 @@ def _response(
     finished: bool,
     finish_reason: str = "STOP",
 ) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"index": 0}
+    candidate: dict[str, Any] = {}
     if parts:
         candidate["content"] = {"parts": parts, "role": "model"}
-    elif finish_reason in ("STOP", "MAX_TOKENS", "MALFORMED_FUNCTION_CALL"):
+    elif finish_reason in FINISH_WITH_CONTENT:
         candidate["content"] = {"role": "model"}  # nothing to say: a content without parts
-    # else (SAFETY, RECITATION, OTHER): a blocked answer carries no content at all
+    # else (MALFORMED_FUNCTION_CALL, SAFETY, RECITATION, OTHER): no content at all
     if finished:
         candidate["finishReason"] = finish_reason
+    candidate["index"] = 0
+    if finished and finish_reason == "SAFETY":
+        candidate["safetyRatings"] = safety_ratings()
     return {
         "candidates": [candidate],
         "usageMetadata": usage,
@@ -74,6 +100,19 @@ def build_response(
     return _response(
         parts, usage, model, new_response_id(), finished=True, finish_reason=finish_reason
     )
+
+
+def blocked_prompt_response(body: dict[str, Any], model: str, reason: str) -> dict[str, Any]:
+    """The answer to a blocked prompt: 200 with no `candidates`, only `promptFeedback`."""
+    feedback: dict[str, Any] = {"blockReason": reason}
+    if reason == "SAFETY":
+        feedback["safetyRatings"] = safety_ratings()
+    return {
+        "promptFeedback": feedback,
+        "usageMetadata": _usage(count_tokens(body), None),
+        "modelVersion": model,
+        "responseId": new_response_id(),
+    }
 
 
 def stream_chunks(

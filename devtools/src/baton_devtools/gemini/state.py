@@ -14,6 +14,8 @@ FaultStatus = Literal[400, 403, 404, 429, 500, 503, 504]
 FinishReason = Literal[
     "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "MALFORMED_FUNCTION_CALL", "OTHER"
 ]
+# The API's `PromptFeedback.BlockReason` values: why a prompt got no candidates at all.
+BlockReason = Literal["SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"]
 
 
 class GeminiFault(BaseModel):
@@ -29,9 +31,13 @@ class GeminiFault(BaseModel):
             with arguments the declaration does not allow, several calls at once, or `[]`,
             a candidate without parts (what the API answers when the model has nothing to
             add, typically after a function response).
-        finish_reason: the candidate's `finishReason` (default STOP); with SAFETY,
-            RECITATION or OTHER and no `parts`, the candidate has no content, as the API
-            sends a blocked answer.
+        finish_reason: the candidate's `finishReason` (default STOP); with no `parts`, a
+            MALFORMED_FUNCTION_CALL, SAFETY, RECITATION or OTHER candidate has no content at
+            all, as the API sends it (STOP and MAX_TOKENS: a content without parts); a SAFETY
+            candidate carries `safetyRatings`, one of them `blocked`.
+        prompt_block_reason: block the prompt itself: the API answers 200 with no
+            `candidates`, only `promptFeedback.blockReason` (SAFETY also with
+            `safetyRatings`) and the prompt's usage.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -42,24 +48,33 @@ class GeminiFault(BaseModel):
     message: str | None = None
     parts: list[dict[str, Any]] | None = None
     finish_reason: FinishReason | None = None
+    prompt_block_reason: BlockReason | None = None
 
     @model_validator(mode="after")
     def _needs_effect(self) -> Self:
-        if (
-            self.status is None
-            and self.delay_ms == 0
-            and self.parts is None
-            and self.finish_reason is None
-        ):
-            raise ValueError("a fault needs a `status`, a `delay_ms`, `parts` or a `finish_reason`")
-        if self.status is not None and (self.parts is not None or self.finish_reason):
-            raise ValueError("an error `status` has no answer: drop `parts`/`finish_reason`")
+        candidate = self.parts is not None or self.finish_reason is not None
+        if self.status is None and self.delay_ms == 0 and not self.answers:
+            raise ValueError(
+                "a fault needs a `status`, a `delay_ms`, `parts`, a `finish_reason` or a "
+                "`prompt_block_reason`"
+            )
+        if self.status is not None and self.answers:
+            raise ValueError(
+                "an error `status` has no answer: drop `parts`/`finish_reason`/"
+                "`prompt_block_reason`"
+            )
+        if self.prompt_block_reason is not None and candidate:
+            raise ValueError("a blocked prompt has no candidate: drop `parts`/`finish_reason`")
         return self
 
     @property
     def answers(self) -> bool:
         """Whether it replaces the scripted answer."""
-        return self.parts is not None or self.finish_reason is not None
+        return (
+            self.parts is not None
+            or self.finish_reason is not None
+            or self.prompt_block_reason is not None
+        )
 
 
 class GeminiState:
@@ -67,6 +82,7 @@ class GeminiState:
 
     def __init__(self, settings: GeminiEmulatorSettings) -> None:
         self.settings = settings
+        self.models = frozenset(settings.gemini_emulator_models)
         self.requests: list[dict[str, Any]] = []
         self._faults: list[tuple[GeminiFault, int | None]] = []
 

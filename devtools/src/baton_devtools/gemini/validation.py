@@ -21,6 +21,15 @@ PART_DATA = {
     "executable_code", "codeExecutionResult", "code_execution_result", "thoughtSignature",
     "thought_signature",
 }  # fmt: skip
+# The API's messages for a history whose function-call turns are out of order.
+CALL_TURN_ORDER = (
+    "Please ensure that function call turn comes immediately after a user turn or after a "
+    "function response turn."
+)
+RESPONSE_COUNT = (
+    "Please ensure that the number of function response parts is equal to the number of "
+    "function call parts of the function call turn."
+)
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 ROLES = ("user", "model")
 
@@ -48,6 +57,7 @@ def validate_request(body: Any) -> dict[str, Any]:
         raise invalid_argument("Invalid value at 'contents': expected a list of \"Content\".")
     for index, content in enumerate(contents):
         _validate_content(content, f"{PREFIX}.contents[{index}]")
+    _validate_turn_order(contents)
     system = field(body, "systemInstruction")
     if system is not None:
         _validate_content(system, f"{PREFIX}.system_instruction")
@@ -79,6 +89,26 @@ def _validate_content(content: Any, path: str) -> None:
             call = field(part, camel)
             if call is not None and not (isinstance(call, dict) and call.get("name")):
                 raise invalid_argument(f"{part_path}.{proto}.name: Name cannot be empty.\n")
+
+
+def _count(content: dict[str, Any], camel: str) -> int:
+    return sum(1 for part in content["parts"] if field(part, camel) is not None)
+
+
+def _validate_turn_order(contents: list[dict[str, Any]]) -> None:
+    """A function-call turn must follow a user turn or a function-response turn, and the
+    content after it must answer each of its calls with one function response."""
+    for index, content in enumerate(contents):
+        calls = _count(content, "functionCall")
+        if not calls:
+            continue
+        previous = contents[index - 1] if index else None
+        if previous is None or not (
+            previous.get("role") in (None, "", "user") or _count(previous, "functionResponse")
+        ):
+            raise invalid_argument(CALL_TURN_ORDER)
+        if index + 1 < len(contents) and _count(contents[index + 1], "functionResponse") != calls:
+            raise invalid_argument(RESPONSE_COUNT)
 
 
 def _validate_tool(tool: Any, path: str) -> None:
