@@ -14,6 +14,7 @@ from baton_agent.consumer import register
 from baton_agent.context import AgentContext
 from baton_agent.graph.graph import build_graph
 from baton_agent.llm import build_models
+from baton_agent.model_check import UnknownModelError, check_model
 from baton_agent.retention import RETENTION, CheckpointHistory
 from baton_agent.runner import Threads
 from baton_agent.settings import AgentSettings
@@ -56,10 +57,18 @@ def create_app(settings: AgentSettings) -> FastAPI:
 
 def _create_app_or_exit(settings: AgentSettings) -> FastAPI:
     try:
-        return create_app(settings)
+        app = create_app(settings)
     except ConfigFileError as exc:  # a clear message, not a traceback
         print(f"agent: invalid configuration file\n{exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    try:
+        doubt = check_model(settings)
+    except UnknownModelError as exc:
+        print(f"agent: invalid settings\n  {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if doubt is not None:
+        log.warning("%s; starting anyway", doubt)
+    return app
 
 
 def cli(argv: list[str] | None = None) -> int:
