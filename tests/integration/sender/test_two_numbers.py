@@ -40,7 +40,17 @@ pytestmark = pytest.mark.integration
 
 A = PHONE_NUMBER_ID
 B = "420987654321098"  # a second business number of the same business
-TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
+# An approved template as WhatsApp (the emulator) knows it: order number and status.
+TEMPLATE = {
+    "name": "order_update",
+    "language": {"code": "en_US"},
+    "components": [
+        {
+            "type": "body",
+            "parameters": [{"type": "text", "text": "A-1042"}, {"type": "text", "text": "shipped"}],
+        }
+    ],
+}
 
 
 def send(number: str, to: str, body: str | None, **fields: Any) -> MessageRequested:

@@ -15,7 +15,17 @@ from .conftest import Emulator, command, message_rows, new_customer, open_window
 
 pytestmark = pytest.mark.integration
 
-TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
+# An approved template as WhatsApp (the emulator) knows it: order number and status.
+TEMPLATE = {
+    "name": "order_update",
+    "language": {"code": "en_US"},
+    "components": [
+        {
+            "type": "body",
+            "parameters": [{"type": "text", "text": "A-1042"}, {"type": "text", "text": "shipped"}],
+        }
+    ],
+}
 
 
 async def test_outside_window_free_form_fails_and_template_goes_out(
@@ -97,11 +107,12 @@ async def test_every_kind_is_accepted_by_the_emulator(
 ) -> None:
     to = new_customer()
     await open_window(ctx, to)
-    link = "https://example.com/files/"
+    link = "https://example.com/files/"  # a host the emulator counts as reachable
+    audio_id = await emulator.upload(b"ID3 not really an mp3", "audio/mpeg")  # sent by id
     events = [
         command(to, text="see https://example.com", preview_url=True, reply_to="wamid.in.1"),
         command(to, kind=OutboundKind.IMAGE, media=OutboundMedia(link=link + "a.jpg", caption="A")),
-        command(to, kind=OutboundKind.AUDIO, media=OutboundMedia(id="1234567890")),
+        command(to, kind=OutboundKind.AUDIO, media=OutboundMedia(id=audio_id)),
         command(to, kind=OutboundKind.AUDIO, media=OutboundMedia(link=link + "n.ogg", voice=True)),
         command(to, kind=OutboundKind.VIDEO, media=OutboundMedia(link=link + "v.mp4")),
         command(
@@ -136,7 +147,7 @@ async def test_every_kind_is_accepted_by_the_emulator(
     received = await emulator.messages(to)
     assert [m["type"] for m in received] == [e.payload.kind.value for e in events]
     assert [m["body"]["audio"] for m in received if m["type"] == "audio"] == [
-        {"id": "1234567890"},
+        {"id": audio_id},
         {"link": link + "n.ogg", "voice": True},  # a voice note
     ]
 

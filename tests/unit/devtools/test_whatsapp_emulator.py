@@ -123,20 +123,40 @@ def rows(n: int, title: str = "Row") -> dict[str, Any]:
     return {"type": "list", "body": {"text": "Pick"}, "action": action}
 
 
+# A template the emulator knows (its built-in registry): the reference's example, two body
+# parameters.
 TEMPLATE = {
     "name": "order_confirmation",
     "language": {"code": "en_US"},
-    "components": [{"type": "body", "parameters": [{"type": "text", "text": "Jessica"}]}],
+    "components": [
+        {
+            "type": "body",
+            "parameters": [{"type": "text", "text": "Jessica"}, {"type": "text", "text": "SKB-4"}],
+        }
+    ],
 }
+# Media sent by id must have been uploaded: the test uploads a file of this type first.
+UPLOADED = {"image": "image/png", "audio": "audio/ogg", "sticker": "image/webp"}
+
+
+async def upload(http: httpx.AsyncClient, mime_type: str, data: bytes = b"media") -> str:
+    """Upload a file of `mime_type`; its media id."""
+    files = {"file": ("f", data, mime_type)}
+    form = {"messaging_product": "whatsapp"}
+    answer = await http.post(f"/v21.0/{PHONE_ID}/media", data=form, files=files, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["id"])
+
+
 VALID: list[tuple[str, dict[str, Any]]] = [
     ("text", msg("text", {"body": "hi", "preview_url": True})),
     ("text 4096", msg("text", {"body": "x" * 4096})),
     ("image link", msg("image", {"link": "https://example.com/a.jpg", "caption": "c" * 1024})),
-    ("image id", msg("image", {"id": "1234567890"})),
+    ("image id", msg("image", {"id": "UPLOADED"})),
     ("video", msg("video", {"link": "https://example.com/a.mp4", "caption": "clip"})),
-    ("voice note", msg("audio", {"id": "1234567890", "voice": True})),
+    ("voice note", msg("audio", {"id": "UPLOADED", "voice": True})),
     ("document", msg("document", {"link": "https://example.com/a.pdf", "filename": "a.pdf"})),
-    ("sticker", msg("sticker", {"id": "1234567890"})),
+    ("sticker", msg("sticker", {"id": "UPLOADED"})),
     ("template", msg("template", TEMPLATE)),
     ("buttons", msg("interactive", buttons(3))),
     ("list", msg("interactive", rows(10))),
@@ -151,10 +171,14 @@ VALID: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize("body", [c[1] for c in VALID], ids=[c[0] for c in VALID])
 async def test_valid_sends_are_accepted(
-    wa: tuple[httpx.AsyncClient, WaState], body: dict[str, Any]
+    wa: tuple[httpx.AsyncClient, WaState], receiver: Receiver, body: dict[str, Any]
 ) -> None:
     http, state = wa
-    state.config.statuses = []
+    state.config.statuses = ["sent"]
+    kind = body.get("type", "text")
+    content = body.get(kind)
+    if isinstance(content, dict) and content.get("id") == "UPLOADED":
+        body = {**body, kind: {**body[kind], "id": await upload(http, UPLOADED[kind])}}
     response = await http.post(SEND, json=body, headers=AUTH)
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -163,6 +187,8 @@ async def test_valid_sends_are_accepted(
     [message] = answer["messages"]
     assert message["id"].startswith("wamid.")
     assert ("message_status" in message) == (body.get("type") == "template")
+    await state.drain()  # and it was not failed afterwards (media fetched, template known)
+    assert [s["status"] for s in receiver.statuses_for(message["id"])] == ["sent"]
 
 
 async def test_phone_formatting_is_normalized(wa: tuple[httpx.AsyncClient, WaState]) -> None:
@@ -450,10 +476,12 @@ async def test_webhook_mode_fault_delivers_failed_status(
 async def test_unreachable_ingress_does_not_break_sends() -> None:
     http, state = await make_client(unused_url())
     state.config.status_delay_ms = 0
+    state.config.webhook_retry_ms = [1, 1]  # each status is tried three times, then dropped
     try:
         assert (await http.post(SEND, json=TEXT, headers=AUTH)).status_code == 200
         await state.drain()
         assert [s["webhook_status"] for s in state.messages[0].statuses] == [None, None, None]
+        assert [s["attempts"] for s in state.messages[0].statuses] == [3, 3, 3]
         inbound = await http.post("/_emulator/inbound", json={"from": CUSTOMER, "text": "x"})
         assert inbound.status_code == 502
         assert inbound.json()["webhook_status"] is None

@@ -1,15 +1,17 @@
-"""Test controls: recorded messages, fault injection and behaviour config (`/_emulator/...`)."""
+"""Test controls: recorded messages, fault injection, behaviour config and the template
+registry (`/_emulator/...`)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from baton_devtools.whatsapp.deps import StateDep
 from baton_devtools.whatsapp.faults import FaultRule
 from baton_devtools.whatsapp.state import EmulatorConfig, MessageRecord, StatusName
+from baton_devtools.whatsapp.templates import TemplateSpec
 
 router = APIRouter(prefix="/_emulator", tags=["emulator"])
 
@@ -29,6 +31,9 @@ class ConfigUpdate(BaseModel):
     enforce_window: bool | None = None
     window_hours: float | None = Field(default=None, gt=0)
     window_mode: Literal["sync", "webhook"] | None = None
+    webhook_retry_ms: list[int] | None = None
+    reachable_media_hosts: list[str] | None = None
+    media_fetch_timeout_ms: int | None = Field(default=None, ge=1, le=60_000)
 
 
 def _select(records: list[MessageRecord], to: str | None, phone_number_id: str | None) -> list[Any]:
@@ -96,7 +101,12 @@ async def update_config(update: ConfigUpdate, state: StateDep) -> EmulatorConfig
     changes = update.model_dump(exclude_none=True)
     if changes.get("throughput_mps") == 0:
         changes["throughput_mps"] = None
-    state.config = state.config.model_copy(update=changes)
+    # Validated as a whole (retry schedule bounds, host names), unlike `model_copy`.
+    try:
+        state.config = EmulatorConfig.model_validate({**state.config.model_dump(), **changes})
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise HTTPException(422, errors) from exc
     return state.config
 
 
@@ -111,4 +121,33 @@ async def limit_stats(state: StateDep) -> dict[str, Any]:
 async def reset_limits(state: StateDep) -> dict[str, bool]:
     """Refill every bucket and zero the refusal counts (customers' inbound times are kept)."""
     state.limits.reset()
+    return {"success": True}
+
+
+@router.get("/templates")
+async def list_templates(state: StateDep) -> dict[str, Any]:
+    """The message templates WhatsApp knows for this business (see `templates.py`)."""
+    return {"templates": [spec.model_dump(exclude_none=True) for spec in state.templates.all()]}
+
+
+@router.post("/templates")
+async def put_template(spec: TemplateSpec, state: StateDep) -> dict[str, Any]:
+    """Register a template, or replace the one with the same name and language (e.g. to
+    pause it: `"status": "PAUSED"`)."""
+    state.templates.put(spec)
+    return await list_templates(state)
+
+
+@router.delete("/templates/{name}/{language}")
+async def delete_template(name: str, language: str, state: StateDep) -> dict[str, bool]:
+    """Remove one template: sending it then fails with 132001."""
+    if not state.templates.remove(name, language):
+        raise HTTPException(404, f"no template {name} in {language}")
+    return {"success": True}
+
+
+@router.delete("/templates")
+async def reset_templates(state: StateDep) -> dict[str, bool]:
+    """Back to the templates the emulator started with."""
+    state.templates.reset()
     return {"success": True}

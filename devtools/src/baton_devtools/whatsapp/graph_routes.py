@@ -1,4 +1,9 @@
-"""`POST /{version}/{phone_number_id}/messages`: sends, reactions, templates, mark-as-read."""
+"""`POST /{version}/{phone_number_id}/messages`: sends, reactions, templates, mark-as-read.
+
+Checked at once (a Graph error answers the call): the body's shape, templates against the
+registry, faults and limits. Checked after the 200 + wamid (a `failed` status webhook):
+media ids and links (`media_check`), reaction targets (`reactions`), webhook-mode faults
+and window refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from fastapi import APIRouter, Request
 
 from baton_devtools.whatsapp.deps import StateDep, graph_preamble
 from baton_devtools.whatsapp.errors import GraphError
+from baton_devtools.whatsapp.media_check import check_media_ids, media_refs
 from baton_devtools.whatsapp.payloads import new_wamid
+from baton_devtools.whatsapp.reactions import reaction_error
 from baton_devtools.whatsapp.state import MessageRecord, WaState
 from baton_devtools.whatsapp.statuses import deliver_statuses
 from baton_devtools.whatsapp.validation import SendRequest, is_business_scoped, validate_send
@@ -27,11 +34,18 @@ async def send_message(
     send = validate_send(body, state.settings.wa_display_phone_number)
     if send.type == "audio":
         _check_voice(state, body["audio"])
+    elif send.type == "template":
+        state.templates.check(body["template"])
     failure = await _apply_fault(state, send)
     failure = _enforce_limits(state, phone_number_id, send) or failure
     if send.kind == "read":
         _record_read(state, send, phone_number_id, version, body)
         return {"success": True}
+    media = list(media_refs(send.type, body))
+    if failure is None and media:
+        failure = check_media_ids(state.media, media)
+    if failure is None and send.type == "reaction":
+        failure = reaction_error(state, body)
     record = MessageRecord(
         id=new_wamid(),
         to=send.to,
@@ -41,8 +55,8 @@ async def send_message(
         api_version=version,
         callback_data=send.callback_data,
     )
-    state.messages.append(record)
-    state.spawn(deliver_statuses(state, record, failure))
+    state.record_sent(record)
+    state.spawn(deliver_statuses(state, record, failure, media))
     message: dict[str, Any] = {"id": record.id}
     if send.type == "template":
         message["message_status"] = "accepted"

@@ -72,7 +72,7 @@ class Limits:
 
     def record_webhook(self, payload: Any) -> None:
         """Record every customer message in a raw webhook payload posted to ingress."""
-        for phone_number_id, message in _customer_messages(payload):
+        for phone_number_id, message in customer_messages(payload):
             sender, stamp = message.get("from"), message.get("timestamp")
             if isinstance(sender, str) and isinstance(stamp, str | int) and str(stamp).isdigit():
                 self.record_inbound(phone_number_id, sender, float(stamp))
@@ -119,7 +119,7 @@ class Limits:
         return GraphError(code, DETAILS[code])
 
 
-def _customer_messages(payload: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def customer_messages(payload: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """(phone_number_id, message) for every `messages[]` item of a webhook payload."""
     entries = payload.get("entry") if isinstance(payload, dict) else None
     for entry in entries if isinstance(entries, list) else []:

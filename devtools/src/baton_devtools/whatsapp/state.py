@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from baton_devtools.whatsapp.faults import FaultBook
 from baton_devtools.whatsapp.limits import Limits
 from baton_devtools.whatsapp.media import MediaStore
-from baton_devtools.whatsapp.settings import WaEmulatorSettings
+from baton_devtools.whatsapp.media_check import LinkFetcher
+from baton_devtools.whatsapp.settings import (
+    DEFAULT_REACHABLE_MEDIA_HOSTS,
+    DEFAULT_WEBHOOK_RETRY_MS,
+    WaEmulatorSettings,
+    check_retry_schedule,
+)
+from baton_devtools.whatsapp.templates import (
+    DEFAULT_TEMPLATES,
+    TemplateRegistry,
+    load_templates_file,
+)
 from baton_devtools.whatsapp.webhooks import WebhookClient
 
 StatusName = Literal["sent", "delivered", "read"]
@@ -36,6 +48,10 @@ class EmulatorConfig(BaseModel):
             `window_hours` (131047 otherwise; templates always pass).
         window_mode: "sync" answers 131047 at once; "webhook" answers 200 + wamid and then
             delivers a failed status with 131047.
+        webhook_retry_ms: waits before each redelivery of a webhook (status or customer
+            message) the receiver did not answer 200; [] = delivered once.
+        reachable_media_hosts: media links to these hosts (or subdomains) count as fetched.
+        media_fetch_timeout_ms: how long a media link fetch may take before 131053.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -50,6 +66,21 @@ class EmulatorConfig(BaseModel):
     enforce_window: bool = False
     window_hours: float = Field(default=24.0, gt=0)
     window_mode: Literal["sync", "webhook"] = "webhook"
+    webhook_retry_ms: list[int] = Field(default_factory=lambda: list(DEFAULT_WEBHOOK_RETRY_MS))
+    reachable_media_hosts: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REACHABLE_MEDIA_HOSTS)
+    )
+    media_fetch_timeout_ms: int = Field(default=2000, ge=1, le=60_000)
+
+    @field_validator("webhook_retry_ms")
+    @classmethod
+    def _bounded(cls, value: list[int]) -> list[int]:
+        return check_retry_schedule(value)
+
+    @field_validator("reachable_media_hosts")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [host.strip().lower() for host in value if host.strip()]
 
     @classmethod
     def from_settings(cls, settings: WaEmulatorSettings) -> EmulatorConfig:
@@ -59,6 +90,9 @@ class EmulatorConfig(BaseModel):
             throughput_mps=mps or None,
             pair_limit=settings.wa_emulator_pair_limit,
             enforce_window=settings.wa_emulator_enforce_window,
+            webhook_retry_ms=settings.wa_emulator_webhook_retry_ms,
+            reachable_media_hosts=settings.wa_emulator_reachable_media_hosts,
+            media_fetch_timeout_ms=settings.wa_emulator_media_fetch_timeout_ms,
         )
 
 
@@ -90,6 +124,14 @@ class MessageRecord:
         }
 
 
+@dataclass(frozen=True)
+class InboundNote:
+    """What the emulator remembers of a customer message it posted: its type and time."""
+
+    type: str
+    timestamp: float
+
+
 class WaState:
     """The emulator's memory; one per app."""
 
@@ -102,6 +144,15 @@ class WaState:
         self.config = EmulatorConfig.from_settings(settings)
         self.limits = Limits()
         self.inbound_senders: dict[str, str] = {}
+        self.inbound: dict[str, InboundNote] = {}
+        self.sent: dict[str, MessageRecord] = {}
+        start = (
+            load_templates_file(settings.wa_emulator_templates_file)
+            if settings.wa_emulator_templates_file is not None
+            else DEFAULT_TEMPLATES
+        )
+        self.templates = TemplateRegistry(start)
+        self.links = LinkFetcher()
         self.webhook = WebhookClient(settings.ingress_webhook_url, settings.wa_app_secret)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -120,6 +171,20 @@ class WaState:
         """Forget recorded messages and reads."""
         self.messages.clear()
         self.reads.clear()
+        self.sent.clear()
+
+    def record_sent(self, record: MessageRecord) -> None:
+        """Keep an accepted send (listed, and found by id for reactions)."""
+        self.messages.append(record)
+        self.sent[record.id] = record
+
+    def note_inbound(self, message: Any) -> None:
+        """Remember a customer message's type and time (reactions to it are checked)."""
+        if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+            return
+        stamp = str(message.get("timestamp", ""))
+        when = float(stamp) if stamp.isdigit() else time.time()
+        self.inbound[message["id"]] = InboundNote(str(message.get("type", "text")), when)
 
     async def aclose(self) -> None:
         """Cancel background deliveries and close the webhook client."""
@@ -129,3 +194,4 @@ class WaState:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.webhook.aclose()
+        await self.links.aclose()
