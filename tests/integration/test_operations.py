@@ -89,7 +89,7 @@ def run_command(
     """A console script of the workspace, as an operator runs it, in a clean environment
     (no settings inherited from this process, no `.env`)."""
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [str(BIN / command), *args],
         env={**base, **env},
         cwd=cwd,
@@ -127,7 +127,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
     return monkeypatch
 
 
-def production_env(database_url: str, redis_url: str = "redis://127.0.0.1:6379/0") -> dict[str, str]:
+def production_env(
+    database_url: str, redis_url: str = "redis://127.0.0.1:6379/0"
+) -> dict[str, str]:
     return {"BATON_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url, **REAL}
 
 
@@ -352,9 +354,11 @@ def test_readme_configuration_defaults_match_the_code(clean_env: pytest.MonkeyPa
         documented = _documented(cell)
         if documented is None:
             continue
-        services = sorted(SERVICE_SETTINGS) if used_by.startswith("all") else [
-            s for s in SERVICE_SETTINGS if s in used_by
-        ]
+        services = (
+            sorted(SERVICE_SETTINGS)
+            if used_by.startswith("all")
+            else [s for s in SERVICE_SETTINGS if s in used_by]
+        )
         for service in services:
             if (service, variable) in SKIP_DOCUMENTED:
                 continue
@@ -491,7 +495,9 @@ def test_dlq_list_with_a_count_below_one_is_a_usage_error(
     tmp_path: Path, redis_url: str, count: str
 ) -> None:
     env = {"REDIS_URL": redis_url, "REDIS_PREFIX": f"opsreview-{uuid.uuid4().hex[:8]}:"}
-    done = run_command("baton-dlq", "list", names.WA_INBOUND, "--count", count, env=env, cwd=tmp_path)
+    done = run_command(
+        "baton-dlq", "list", names.WA_INBOUND, "--count", count, env=env, cwd=tmp_path
+    )
     assert_clear_failure(done, names_=("--count",))
     assert done.returncode == 2
 
@@ -586,7 +592,9 @@ async def test_dlq_list_pages_shows_no_bodies_and_shortens_errors(
     assert [line.split()[0] for line in lines] == ids[:2]
     assert all("4111" not in line for line in lines)
     assert all("group=buffer" in line and "deliveries=5" in line for line in lines)
-    assert all(len(line.split("e0" if i == 0 else "e1", 1)[1]) <= 130 for i, line in enumerate(lines))
+    assert all(
+        len(line.split("e0" if i == 0 else "e1", 1)[1]) <= 130 for i, line in enumerate(lines)
+    )
     assert "line one line two" in lines[0]
 
     assert await dlq("list", names.WA_INBOUND, "--after", ids[1]) == 0
@@ -595,7 +603,8 @@ async def test_dlq_list_pages_shows_no_bodies_and_shortens_errors(
     assert await dlq("show", names.WA_INBOUND, ids[2]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["fields"]["body"] == json.dumps({"text": "my card is 4111-2"})
-    assert shown["group"] == "buffer" and shown["deliveries"] == 5
+    assert shown["group"] == "buffer"
+    assert shown["deliveries"] == 5
     assert not any(k.startswith("dlq_") for k in shown["fields"])
 
 
@@ -711,7 +720,8 @@ async def test_create_operator_again_re_roles_and_both_tokens_work(
         async with db.session() as session:
             for token in (first, second):
                 found = await operator_repo.by_token(session, token)
-                assert found is not None and found.name == name
+                assert found is not None
+                assert found.name == name
                 assert found.role.value == "admin"
             stored = await session.execute(
                 text("SELECT count(*) FROM tokens WHERE token_hash IN (:a, :b)"),
@@ -753,9 +763,10 @@ async def prune(db: Database, rules: list[Prune], batch: int = 2) -> dict[str, i
 
 
 def pruned_metric(schema: str, table: str) -> float:
-    return REGISTRY.get_sample_value(
-        "baton_pruned_rows_total", {"schema": schema, "table": table}
-    ) or 0.0
+    return (
+        REGISTRY.get_sample_value("baton_pruned_rows_total", {"schema": schema, "table": table})
+        or 0.0
+    )
 
 
 async def _buffer_turn(
@@ -807,7 +818,9 @@ async def test_buffer_retention_works_through_batches_and_keeps_the_turn_in_flig
     # A long-done turn with more messages than a batch, a stuck turn given up on long ago,
     # and the conversation's current turn in flight, released 40 days ago (agents down).
     done = await _buffer_turn(db, conversation, OLD, messages=5, completed=True)
-    given_up = await _buffer_turn(db, conversation, OLD, messages=1, completed=False, timed_out=True)
+    given_up = await _buffer_turn(
+        db, conversation, OLD, messages=1, completed=False, timed_out=True
+    )
     in_flight = await _buffer_turn(db, conversation, OLD, messages=3, completed=False)
     await run(
         db,
@@ -830,7 +843,8 @@ async def test_buffer_retention_works_through_batches_and_keeps_the_turn_in_flig
         c=conversation,
     )
     assert {r[0]: r[1] for r in left} == {in_flight: 3}
-    assert done not in {r[0] for r in left} and given_up not in {r[0] for r in left}
+    assert done not in {r[0] for r in left}
+    assert given_up not in {r[0] for r in left}
     conv = await run(
         db, "SELECT in_flight_turn_id FROM conversations WHERE conversation_id = :c", c=conversation
     )
