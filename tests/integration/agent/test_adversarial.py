@@ -25,11 +25,13 @@ from baton_shared.events import (
     ConversationTakenOver,
     InboundMessage,
     InterventionRequested,
+    MessageRequested,
     MessageType,
     Mode,
     OutboundKind,
     Turn,
     TurnCloseReason,
+    TurnCompleted,
     TurnOutcome,
     TurnReady,
     conversation_id_for,
@@ -99,6 +101,21 @@ async def logged(agent: RunningAgent, turn_id: uuid.UUID) -> list[str]:
 # --- garbage that ingress lets through (it reads every field defensively) ----------------
 
 
+async def published(bus: Bus, turn: TurnReady) -> list[MessageRequested]:
+    """What a turn handled in this test (not by the consumer) sent, once the outbox relay has
+    published its TurnCompleted: staged after its messages in one transaction, and published
+    in commit order, so every message of the turn is on the stream by then."""
+
+    async def completed() -> bool:
+        done = await events(bus, names.CONV_TURNS_DONE)
+        return any(
+            isinstance(e, TurnCompleted) and e.payload.turn_id == turn.payload.turn_id for e in done
+        )
+
+    await wait_until(completed, timeout=15, what="the turn's TurnCompleted published")
+    return await sent(bus, turn)
+
+
 @pytest.mark.parametrize(
     ("kind", "body", "raw"),
     [
@@ -116,7 +133,7 @@ async def test_a_message_ingress_accepted_with_odd_fields_is_still_answered(
     # delivery, is dead-lettered, and the customer is never answered.
     turn = raw_turn((kind, body, raw), (MessageType.TEXT, "are you open?", {}))
     await handle_turn_ready(agent.ctx, turn)
-    [answer] = await sent(bus, turn)
+    [answer] = await published(bus, turn)
     assert "are you open?" in (answer.payload.text or "")
 
 
@@ -238,7 +255,7 @@ async def test_the_same_turn_delivered_twice_at_once_is_answered_once(
     turn = make_turn("twice at once")
     again = turn.model_copy(update={"event_id": uuid.uuid4()})
     await asyncio.gather(handle_turn_ready(agent.ctx, turn), handle_turn_ready(agent.ctx, again))
-    [answer] = await sent(bus, turn)
+    [answer] = await published(bus, turn)
     assert answer.payload.text == "You said: twice at once"
     assert len(await gemini.requests()) == 1
     assert await logged(agent, turn.payload.turn_id) == ["answered"]
