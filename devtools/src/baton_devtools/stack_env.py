@@ -185,5 +185,9 @@ def build_env(config: StackConfig) -> tuple[dict[str, str], list[str]]:
         env["WA_GRAPH_URL"] = local("WA_EMULATOR_PORT")
         for key, value in DEV_WA_SECRETS.items():
             env.setdefault(key, value)
+        # The business's approved templates, as the operator API knows them, are the ones
+        # the emulator approves (else it refuses them with 132001, as WhatsApp would).
+        if env.get("OPERATOR_API_TEMPLATES_FILE"):
+            env.setdefault("WA_EMULATOR_TEMPLATES_FILE", env["OPERATOR_API_TEMPLATES_FILE"])
     env.setdefault("INGRESS_WEBHOOK_URL", local("INGRESS_PORT") + "/webhook")
     return env, notices

@@ -211,6 +211,14 @@ def test_env_keeps_what_the_user_configured(tmp_path: Path) -> None:
     assert env["BATON_ENV"] == "test"
 
 
+def test_the_emulator_approves_the_templates_the_operator_api_knows() -> None:
+    base = {"OPERATOR_API_TEMPLATES_FILE": "/etc/baton/templates.yaml"}
+    env, _ = build_env(StackConfig(base_env=base))
+    assert env["WA_EMULATOR_TEMPLATES_FILE"] == "/etc/baton/templates.yaml"
+    env, _ = build_env(StackConfig(base_env={"PATH": "/bin"}))
+    assert "WA_EMULATOR_TEMPLATES_FILE" not in env  # its built-in ones
+
+
 def test_env_file_values_never_override_the_environment(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("GOOGLE_API_KEY=from-file\n")
