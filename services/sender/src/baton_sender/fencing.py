@@ -65,8 +65,12 @@ async def fence_of(ctx: SenderContext, row: Any) -> Fence | None:
 
 def fenced(author: str, control_epoch: int | None) -> bool:
     """Whether a message by `author` is checked against the control state at all: AI
-    messages, and the handoff notices (`system` with the epoch of their turn)."""
-    return author == Author.AI or (author == Author.SYSTEM and control_epoch is not None)
+    messages, the handoff notices (`system` with the epoch of their turn), and messages of an
+    author this version does not know (a newer producer's), fenced as the AI's: better held
+    back (a visible `suppressed`) than talking over a person who took over."""
+    if author == Author.SYSTEM:
+        return control_epoch is not None
+    return author in (Author.AI, Author.UNKNOWN)
 
 
 def decide(state: dict[str, Any], author: str, control_epoch: int | None) -> Fence | None:

@@ -14,7 +14,8 @@ from baton_shared.streams import names
 
 
 class Author(StrEnum):
-    """Who wrote an outbound message; only `ai` messages are fenced by takeovers."""
+    """Who wrote an outbound message; `ai` messages (and those of an author a consumer does not
+    know, read as `unknown`) are fenced by takeovers."""
 
     AI = "ai"
     OPERATOR = "operator"
