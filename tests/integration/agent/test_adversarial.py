@@ -162,6 +162,25 @@ async def test_a_safety_block_on_every_try_ends_in_one_apology_and_a_person(
     assert [e.payload.mode for e in await events(bus, names.CONV_CONTROL)] == [Mode.PENDING_HUMAN]
 
 
+async def test_a_blocked_prompt_is_not_asked_again_the_customer_gets_a_person_at_once(
+    agent: RunningAgent, bus: Bus, gemini: Gemini
+) -> None:
+    # Gemini refused the prompt itself (no candidate): the same prompt gets the same verdict,
+    # so no retry and its backoff, only the apology and a person.
+    await gemini.fault(prompt_block_reason="SAFETY", count=3)
+    turn = make_turn("tell me something")
+    completed = await finish(bus, turn)
+
+    [apology] = await sent(bus, turn)
+    assert apology.payload.text == agent.ctx.config.profile.apology
+    assert completed.payload.outcome is TurnOutcome.FAILED
+    assert len(await gemini.requests()) == 1
+    [handoff] = [
+        e for e in await events(bus, names.CONV_CONTROL) if isinstance(e, InterventionRequested)
+    ]
+    assert "PromptBlockedError" in (handoff.payload.reason or "")
+
+
 async def test_a_safety_block_once_is_retried_and_answered(
     agent: RunningAgent, bus: Bus, gemini: Gemini
 ) -> None:

@@ -33,6 +33,20 @@ from baton_agent.text import split_text
 log = logging.getLogger(__name__)
 
 
+class PromptBlockedError(Exception):
+    """Gemini refused the prompt itself (`promptFeedback.blockReason`: no candidate at all).
+    Not retried: asking the same again gets the same verdict, so the customer gets the
+    apology and a person at once instead of after every retry's backoff. (A blocked answer,
+    `finishReason` SAFETY, is retried: another sample may pass.)"""
+
+
+def _prompt_block(answer: AIMessage) -> str | None:
+    """The reason Gemini gave for blocking the prompt, if it did."""
+    feedback = (answer.response_metadata or {}).get("prompt_feedback")
+    reason = feedback.get("block_reason") if isinstance(feedback, dict) else None
+    return None if not reason else str(getattr(reason, "value", reason))
+
+
 class EmptyAnswerError(Exception):
     """The model answered with neither text nor a tool call."""
 
@@ -50,6 +64,8 @@ def _error_reason(exc: Exception) -> str:
     """A small, fixed set of labels for `baton_agent_errors_total`."""
     if isinstance(exc, EmptyAnswerError):
         return "empty_answer"
+    if isinstance(exc, PromptBlockedError):
+        return "prompt_blocked"
     if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
         return "timeout"
     return "model_error"
@@ -243,13 +259,16 @@ class Nodes:
                 if not isinstance(answer, AIMessage):
                     raise TypeError(f"unexpected model output {type(answer).__name__}")
                 metrics.count_tokens(answer)
+                if (blocked := _prompt_block(answer)) is not None:
+                    raise PromptBlockedError(f"Gemini blocked the prompt ({blocked})")
                 if not (accept_empty or answer.text.strip() or answer.tool_calls):
                     raise EmptyAnswerError("the model answered nothing")
                 return answer
             except Exception as exc:
                 metrics.ERRORS.labels(_error_reason(exc)).inc()
                 delay = s.gemini_retry_backoff_seconds * 2 ** (attempt - 1)
-                if attempt == s.gemini_retries or time.time() + delay >= deadline:
+                final = isinstance(exc, PromptBlockedError)  # the same prompt: the same verdict
+                if final or attempt == s.gemini_retries or time.time() + delay >= deadline:
                     raise
                 log.warning("model call %d failed (%s); retrying in %.1fs", attempt, exc, delay)
                 await asyncio.sleep(delay)
