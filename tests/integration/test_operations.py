@@ -17,32 +17,26 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from sqlalchemy import text
 
-from baton_agent.retention import RETENTION as AGENT_RETENTION
 from baton_agent.settings import AgentSettings
-from baton_buffer.db.models import RETENTION as BUFFER_RETENTION
 from baton_buffer.settings import BufferSettings
 from baton_ingress.main import cli as ingress_cli
 from baton_ingress.settings import IngressSettings
 from baton_operator_api.db import operators as operator_repo
 from baton_operator_api.main import cli as operator_cli
 from baton_operator_api.settings import OperatorApiSettings
-from baton_sender.db.models import RETENTION as SENDER_RETENTION
 from baton_sender.settings import SenderSettings
 from baton_shared import dead_letter_cli
 from baton_shared.cli import load_settings
 from baton_shared.db import Database
-from baton_shared.db.retention import Prune, Pruner
 from baton_shared.observability import logs
 from baton_shared.observability.config import ObservabilitySettings
 from baton_shared.runtime import Runtime
@@ -739,168 +733,3 @@ def test_create_operator_with_an_unknown_role_is_a_usage_error(
         operator_cli(["create-operator", "--name", "x", "--role", "root"])
     assert exited.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
-
-
-# --- retention ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def dbs(database_url: str) -> AsyncIterator[dict[str, Database]]:
-    handles = {s: Database(database_url, s, pool_size=2) for s in ("buffer", "agent", "sender")}
-    yield handles
-    for db in handles.values():
-        await db.dispose()
-
-
-async def run(db: Database, sql: str, **params: Any) -> list[Any]:
-    async with db.sessions() as session, session.begin():
-        result = await session.execute(text(sql), params)
-        return list(result) if result.returns_rows else []
-
-
-async def prune(db: Database, rules: list[Prune], batch: int = 2) -> dict[str, int]:
-    return await Pruner(db, rules, retention=KEEP, batch=batch).prune()
-
-
-def pruned_metric(schema: str, table: str) -> float:
-    return (
-        REGISTRY.get_sample_value("baton_pruned_rows_total", {"schema": schema, "table": table})
-        or 0.0
-    )
-
-
-async def _buffer_turn(
-    db: Database,
-    conversation: str,
-    age: timedelta,
-    *,
-    messages: int,
-    completed: bool,
-    timed_out: bool = False,
-) -> uuid.UUID:
-    turn_id = uuid.uuid4()
-    sequence = (
-        await run(db, "SELECT count(*) FROM turns WHERE conversation_id = :c", c=conversation)
-    )[0][0] + 1
-    await run(
-        db,
-        "INSERT INTO turns (turn_id, conversation_id, sequence, closed_by, message_count, "
-        "released_at, completed_at, timed_out_at) VALUES (:t, :c, :s, 'quiet', :n, "
-        "now() - CAST(:age AS interval), "
-        "CASE WHEN :done THEN now() - CAST(:age AS interval) END, "
-        "CASE WHEN :timed_out THEN now() - CAST(:age AS interval) END)",
-        t=turn_id, c=conversation, s=sequence, n=messages, age=age, done=completed,
-        timed_out=timed_out,
-    )  # fmt: skip
-    for _ in range(messages):
-        await run(
-            db,
-            "INSERT INTO messages (message_id, conversation_id, type, wa_timestamp, arrived_at, "
-            "event_id, correlation_id, traceparent, payload, turn_id) VALUES (:m, :c, 'text', "
-            "now() - CAST(:age AS interval), now() - CAST(:age AS interval), "
-            "gen_random_uuid(), gen_random_uuid(), '00-x', '{}', :t)",
-            m=f"wamid.{uuid.uuid4().hex}", c=conversation, age=age, t=turn_id,
-        )  # fmt: skip
-    return turn_id
-
-
-async def test_buffer_retention_works_through_batches_and_keeps_the_turn_in_flight(
-    dbs: dict[str, Database],
-) -> None:
-    db = dbs["buffer"]
-    conversation = f"conv-{uuid.uuid4().hex}"
-    await run(
-        db,
-        "INSERT INTO conversations (conversation_id, phone_number_id, customer_id) "
-        "VALUES (:c, '1', '2')",
-        c=conversation,
-    )
-    # A long-done turn with more messages than a batch, a stuck turn given up on long ago,
-    # and the conversation's current turn in flight, released 40 days ago (agents down).
-    done = await _buffer_turn(db, conversation, OLD, messages=5, completed=True)
-    given_up = await _buffer_turn(
-        db, conversation, OLD, messages=1, completed=False, timed_out=True
-    )
-    in_flight = await _buffer_turn(db, conversation, OLD, messages=3, completed=False)
-    await run(
-        db,
-        "UPDATE conversations SET in_flight_turn_id = :t, in_flight_since = now() "
-        "WHERE conversation_id = :c",
-        t=in_flight,
-        c=conversation,
-    )
-    before = pruned_metric("buffer", "messages")
-
-    deleted = (await prune(db, BUFFER_RETENTION, batch=2))["messages"]
-
-    assert deleted >= 6
-    assert pruned_metric("buffer", "messages") - before == deleted
-    turns = await run(db, "SELECT turn_id FROM turns WHERE conversation_id = :c", c=conversation)
-    assert {r[0] for r in turns} == {in_flight}
-    left = await run(
-        db,
-        "SELECT turn_id, count(*) FROM messages WHERE conversation_id = :c GROUP BY turn_id",
-        c=conversation,
-    )
-    assert {r[0]: r[1] for r in left} == {in_flight: 3}
-    assert done not in {r[0] for r in left}
-    assert given_up not in {r[0] for r in left}
-    conv = await run(
-        db, "SELECT in_flight_turn_id FROM conversations WHERE conversation_id = :c", c=conversation
-    )
-    assert conv == [(in_flight,)]  # the conversation row is kept
-
-
-async def test_sender_retention_keeps_every_message_still_to_be_sent(
-    dbs: dict[str, Database],
-) -> None:
-    db = dbs["sender"]
-    tag = uuid.uuid4().hex
-    rows = [  # (command, part, status)
-        ("long", 0, "sent"),  # a long text: its first part went out 40 days ago ...
-        ("long", 1, "queued"),  # ... its second is still waiting (paced, window grace ...)
-        ("claimed", 0, "claimed"),
-        ("suppressed", 0, "suppressed"),
-        ("played", 0, "played"),
-        ("sent", 0, "sent"),
-    ]
-    for command, part, status in rows:
-        await run(
-            db,
-            "INSERT INTO messages (command_id, part, parts, phone_number_id, recipient, "
-            "conversation_id, author, kind, command, request_event, status, updated_at) VALUES "
-            "(:id, :part, 2, '1', '2', 'c', 'ai', 'text', '{}', 'e', :status, "
-            "now() - CAST(:age AS interval))",
-            id=f"{tag}-{command}", part=part, status=status, age=OLD,
-        )  # fmt: skip
-    await prune(db, SENDER_RETENTION, batch=1)
-    left = await run(
-        db,
-        "SELECT command_id, part FROM messages WHERE command_id LIKE :t ORDER BY 1, 2",
-        t=f"{tag}-%",
-    )
-    assert [tuple(r) for r in left] == [(f"{tag}-claimed", 0), (f"{tag}-long", 1)]
-
-
-async def test_agent_retention_keeps_operator_messages_no_turn_has_carried_yet(
-    dbs: dict[str, Database],
-) -> None:
-    # An operator wrote 40 days ago and handed back; the customer has not written since, so
-    # no turn carried the message into the thread. The agent README: it is kept "until the
-    # conversation's next turn carries it into the thread ... so after handback the model
-    # knows what was said and promised". The retention deletes it by age alone.
-    db = dbs["agent"]
-    conversation = f"conv-{uuid.uuid4().hex}"
-    carried_by = uuid.uuid4()
-    for key, turn in (("carried", carried_by), ("waiting", None)):
-        await run(
-            db,
-            "INSERT INTO operator_messages (conversation_id, message_key, text, sent_at, turn_id) "
-            "VALUES (:c, :k, '(operator) we will refund you', now() - CAST(:age AS interval), :t)",
-            c=conversation, k=f"{key}-{conversation}", age=OLD, t=turn,
-        )  # fmt: skip
-    await prune(db, AGENT_RETENTION)
-    left = await run(
-        db, "SELECT message_key FROM operator_messages WHERE conversation_id = :c", c=conversation
-    )
-    assert [r[0] for r in left] == [f"waiting-{conversation}"]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from baton_agent.retention import RETENTION as AGENT_RETENTION
@@ -88,8 +89,16 @@ async def test_ingress_forgets_old_bodies_and_duplicate_markers(dbs: dict[str, D
 
 
 async def _buffer_turn(
-    db: Database, conversation: str, released: timedelta, *, done: bool, messages: int
+    db: Database,
+    conversation: str,
+    released: timedelta,
+    *,
+    done: bool,
+    messages: int,
+    timed_out: bool = False,
 ) -> uuid.UUID:
+    """A turn released `released` ago with `messages` messages; `done` completes it and
+    `timed_out` gives it up, both at its release time."""
     turn_id = uuid.uuid4()
     sequence = (
         await run(db, "SELECT count(*) FROM turns WHERE conversation_id = :c", c=conversation)
@@ -97,11 +106,13 @@ async def _buffer_turn(
     await run(
         db,
         "INSERT INTO turns (turn_id, conversation_id, sequence, closed_by, message_count, "
-        "released_at, completed_at) VALUES (:t, :c, :s, 'quiet', :n, "
+        "released_at, completed_at, timed_out_at) VALUES (:t, :c, :s, 'quiet', :n, "
         "now() - CAST(:age AS interval), "
-        "CASE WHEN :done THEN now() - CAST(:age AS interval) END)",
+        "CASE WHEN :done THEN now() - CAST(:age AS interval) END, "
+        "CASE WHEN :timed_out THEN now() - CAST(:age AS interval) END)",
         age=released,
         done=done,
+        timed_out=timed_out,
         t=turn_id,
         c=conversation,
         s=sequence,
@@ -332,3 +343,113 @@ def test_transcript_retention_is_off_by_default_and_outlasts_late_statuses(
     assert settings(OPERATOR_API_TRANSCRIPT_RETENTION_DAYS=90).transcript_retention_days == 90
     with pytest.raises(ValueError, match="at least 31"):
         settings(OPERATOR_API_TRANSCRIPT_RETENTION_DAYS=10)
+
+
+# --- kept by the retention jobs (from the operations review) ----------------------------
+
+
+def pruned_metric(schema: str, table: str) -> float:
+    return (
+        REGISTRY.get_sample_value("baton_pruned_rows_total", {"schema": schema, "table": table})
+        or 0.0
+    )
+
+
+async def test_buffer_retention_works_through_batches_and_keeps_the_turn_in_flight(
+    dbs: dict[str, Database],
+) -> None:
+    db = dbs["buffer"]
+    conversation = f"conv-{uuid.uuid4().hex}"
+    await run(
+        db,
+        "INSERT INTO conversations (conversation_id, phone_number_id, customer_id) "
+        "VALUES (:c, '1', '2')",
+        c=conversation,
+    )
+    # A long-done turn with more messages than a batch, a stuck turn given up on long ago,
+    # and the conversation's current turn in flight, released 40 days ago (agents down).
+    done = await _buffer_turn(db, conversation, OLD, messages=5, done=True)
+    given_up = await _buffer_turn(db, conversation, OLD, messages=1, done=False, timed_out=True)
+    in_flight = await _buffer_turn(db, conversation, OLD, messages=3, done=False)
+    await run(
+        db,
+        "UPDATE conversations SET in_flight_turn_id = :t, in_flight_since = now() "
+        "WHERE conversation_id = :c",
+        t=in_flight,
+        c=conversation,
+    )
+    before = pruned_metric("buffer", "messages")
+
+    deleted = (await prune(db, BUFFER_RETENTION, batch=2))["messages"]
+
+    assert deleted >= 6
+    assert pruned_metric("buffer", "messages") - before == deleted
+    turns = await run(db, "SELECT turn_id FROM turns WHERE conversation_id = :c", c=conversation)
+    assert {r[0] for r in turns} == {in_flight}
+    left = await run(
+        db,
+        "SELECT turn_id, count(*) FROM messages WHERE conversation_id = :c GROUP BY turn_id",
+        c=conversation,
+    )
+    assert {r[0]: r[1] for r in left} == {in_flight: 3}
+    assert done not in {r[0] for r in left}
+    assert given_up not in {r[0] for r in left}
+    conv = await run(
+        db, "SELECT in_flight_turn_id FROM conversations WHERE conversation_id = :c", c=conversation
+    )
+    assert conv == [(in_flight,)]  # the conversation row is kept
+
+
+async def test_sender_retention_keeps_every_message_still_to_be_sent(
+    dbs: dict[str, Database],
+) -> None:
+    db = dbs["sender"]
+    tag = uuid.uuid4().hex
+    rows = [  # (command, part, status)
+        ("long", 0, "sent"),  # a long text: its first part went out 40 days ago ...
+        ("long", 1, "queued"),  # ... its second is still waiting (paced, window grace ...)
+        ("claimed", 0, "claimed"),
+        ("suppressed", 0, "suppressed"),
+        ("played", 0, "played"),
+        ("sent", 0, "sent"),
+    ]
+    for command, part, status in rows:
+        await run(
+            db,
+            "INSERT INTO messages (command_id, part, parts, phone_number_id, recipient, "
+            "conversation_id, author, kind, command, request_event, status, updated_at) VALUES "
+            "(:id, :part, 2, '1', '2', 'c', 'ai', 'text', '{}', 'e', :status, "
+            "now() - CAST(:age AS interval))",
+            id=f"{tag}-{command}", part=part, status=status, age=OLD,
+        )  # fmt: skip
+    await prune(db, SENDER_RETENTION, batch=1)
+    left = await run(
+        db,
+        "SELECT command_id, part FROM messages WHERE command_id LIKE :t ORDER BY 1, 2",
+        t=f"{tag}-%",
+    )
+    assert [tuple(r) for r in left] == [(f"{tag}-claimed", 0), (f"{tag}-long", 1)]
+
+
+async def test_agent_retention_keeps_operator_messages_no_turn_has_carried_yet(
+    dbs: dict[str, Database],
+) -> None:
+    # An operator wrote 40 days ago and handed back; the customer has not written since, so
+    # no turn carried the message into the thread. The agent README: it is kept "until the
+    # conversation's next turn carries it into the thread ... so after handback the model
+    # knows what was said and promised". The retention deletes it by age alone.
+    db = dbs["agent"]
+    conversation = f"conv-{uuid.uuid4().hex}"
+    carried_by = uuid.uuid4()
+    for key, turn in (("carried", carried_by), ("waiting", None)):
+        await run(
+            db,
+            "INSERT INTO operator_messages (conversation_id, message_key, text, sent_at, turn_id) "
+            "VALUES (:c, :k, '(operator) we will refund you', now() - CAST(:age AS interval), :t)",
+            c=conversation, k=f"{key}-{conversation}", age=OLD, t=turn,
+        )  # fmt: skip
+    await prune(db, AGENT_RETENTION)
+    left = await run(
+        db, "SELECT message_key FROM operator_messages WHERE conversation_id = :c", c=conversation
+    )
+    assert [r[0] for r in left] == [f"waiting-{conversation}"]

@@ -34,9 +34,6 @@ VERSION = "v21.0"
 SEND = f"/{VERSION}/{PHONE_ID}/messages"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CUSTOMER = "447700900123"
-MODEL = "gemini-2.5-flash"
-GENERATE = f"/v1beta/models/{MODEL}:generateContent"
-KEY = {"x-goog-api-key": "review-key"}
 
 
 # --------------------------------------------------------------------------------------------
