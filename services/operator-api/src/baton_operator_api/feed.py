@@ -31,7 +31,7 @@ from baton_shared.events import (
 )
 from baton_shared.events.conversation import ControlChange
 from baton_shared.streams import names
-from baton_shared.streams.bus import Bus, is_entry_id
+from baton_shared.streams.bus import Bus, is_entry_id, position
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,6 @@ async def positions_now(bus: Bus) -> list[str]:
     return ends
 
 
-def _order(entry_id: str) -> tuple[int, int]:
-    ms, seq = entry_id.split("-")
-    return int(ms), int(seq)
-
-
 async def follow(
     bus: Bus,
     stop: asyncio.Event,
@@ -159,11 +154,11 @@ async def follow(
             index = keys.index(key)
             batch += [(entry_id, index, fields) for entry_id, fields in entries]
             if len(entries) >= READ_COUNT:
-                last = _order(entries[-1][0])
+                last = position(entries[-1][0])
                 until = last if until is None else min(until, last)
-        batch.sort(key=lambda item: _order(item[0]))
+        batch.sort(key=lambda item: position(item[0]))
         for entry_id, index, fields in batch:
-            if until is not None and _order(entry_id) > until:
+            if until is not None and position(entry_id) > until:
                 break
             positions[index] = entry_id
             if conversation_id and fields.get("conversation_id") != conversation_id:
