@@ -11,6 +11,7 @@ import pytest
 
 from baton_agent import consumer
 from baton_agent.context import AgentContext
+from baton_agent.handlers.turn_ready import give_up_on_turn
 from baton_agent.main import create_app
 from baton_agent.settings import AgentSettings
 from baton_shared.events import Author, InterventionRequested, TurnOutcome, TurnReady
@@ -84,3 +85,24 @@ async def test_a_failing_turn_while_a_person_holds_the_conversation_is_only_reco
     assert not [
         e for e in await events(bus, names.CONV_CONTROL) if isinstance(e, InterventionRequested)
     ]
+
+
+async def test_giving_up_on_a_turn_already_answered_sends_nothing_more(
+    settings: AgentSettings, gemini: Gemini, bus: Bus
+) -> None:
+    # Invariant 3: another delivery of the turn answered it (say, a replica that finished
+    # after this one failed); the safety net must not add an apology to that answer.
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        ctx: AgentContext = app.state.agent
+        turn = make_turn("hello there")
+        completed = await finish(bus, turn)
+        assert completed.payload.outcome is TurnOutcome.ANSWERED
+
+        await give_up_on_turn(ctx, turn, RuntimeError("a late failure elsewhere"))
+
+        [answer] = await sent(bus, turn)
+        assert answer.payload.text == "You said: hello there"
+        assert not [
+            e for e in await events(bus, names.CONV_CONTROL) if isinstance(e, InterventionRequested)
+        ]
