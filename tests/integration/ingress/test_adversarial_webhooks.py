@@ -552,6 +552,8 @@ async def test_an_oversized_id_in_one_part_does_not_sink_the_rest_of_its_body(
             return await pending_webhooks(harness) == 0
 
         await wait_until(acked, timeout=20, what="entry acknowledged")
+        # The events leave through the outbox, after the commit the acknowledgement follows.
+        await wait_until(lambda: _zero(outbox_rows(harness)), what="outbox published")
         [dead] = await dlq(harness)
         assert [m.payload.message_id for m in await messages_of(harness)] == [good], dead[
             "dlq_error"
